@@ -1,0 +1,222 @@
+"""Command line: arguments -> the right job (stills, file conversion, live window).
+
+Every failure the user can fix becomes one line on stderr and exit code 2; Ctrl-C exits with 130.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from livehdr.errors import UserError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+STILL_OUTPUT_EXTENSIONS = (".exr", ".png")
+VIDEO_OUTPUT_EXTENSIONS = (".mkv", ".mp4")
+
+KEYS_HELP = """\
+window keys:
+  space        pause / resume            <- / ->   seek 5 s (files)
+  + / -        peak nits up / down       [ / ]     paper white down / up
+  m            cycle the model           c         cycle the view (hdr, sdr, split, heatmap, diff)
+  v            output mode pq <-> sdr    l         layout wipe <-> side-by-side (compare)
+  x            swap sides (compare)      a         A/B toggle (compare)
+  f            fullscreen                s         screenshot (EXR of the HDR frame + 16-bit PNG)
+  mouse drag   move the split divider    q / Esc   quit
+"""
+
+EXAMPLES = """\
+examples:
+  run_live.py --input demo --output demo_hdr.mkv        built-in game-like clip -> HDR10 HEVC file
+  run_live.py --input photo.jpg --output photo.exr      one photo -> linear EXR in absolute cd/m2
+  run_live.py --input photos/ --output hdr/ --format png    a folder -> 16-bit PQ PNGs (cICP tagged)
+  run_live.py --input video.mp4 --output out.mkv --model bt2446a --crf 16
+  run_live.py --input video.mp4 --compare               live window, SDR | HDR split view
+  run_live.py --input screen --compare                  screen capture passthrough for games
+  run_live.py --list-models
+"""
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive finite number")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_live.py",
+        description="livehdr: expand SDR video, game frames and photos into real HDR with a learned "
+        "inverse tone mapper (or a classical curve), and show or save the result.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES + "\n" + KEYS_HELP,
+    )
+    io = p.add_argument_group("input and output")
+    io.add_argument("--input", "-i", default=None,
+                    help="image file, image folder, video file, 'demo' (built-in clip), 'screen', "
+                    "'screen:N' (monitor N) or 'screen:x,y,w,h' (region)")
+    io.add_argument("--output", "-o", default=None,
+                    help="output file: .exr/.png for stills, .mkv/.mp4 for HDR10 video; a folder for a "
+                    "folder of images. Without it a window opens (when a display exists)")
+    io.add_argument("--format", choices=("exr", "png"), default="exr",
+                    help="still format when --output is a folder (default: exr)")
+    io.add_argument("--overwrite", action="store_true", help="replace an existing video output")
+    io.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
+                    help="stop after N frames (video, demo, screen)")
+
+    model = p.add_argument_group("expansion")
+    model.add_argument("--model", "-m", default=None,
+                       help="operator name (default: the shipped learned model when it is installed, "
+                       "else 'naive'); see --list-models")
+    model.add_argument("--list-models", action="store_true", help="list the operators and exit")
+    model.add_argument("--weights", default=None, metavar="FILE.safetensors",
+                       help="weights for a learned model, instead of the shipped file")
+    model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                       help="where learned models run (default: cuda when available)")
+    model.add_argument("--input-gamma", choices=("srgb", "2.2", "2.4"), default="srgb",
+                       help="the SDR input's display EOTF: piecewise sRGB, gamma 2.2 (many games/PCs) or "
+                       "2.4 (BT.1886 video) (default: srgb)")
+    model.add_argument("--paper-white", type=positive_float, default=203.0, metavar="NITS",
+                       help="cd/m2 for SDR reference white (default: 203, ITU-R BT.2408)")
+    model.add_argument("--peak", type=positive_float, default=1000.0, metavar="NITS",
+                       help="display / mastering peak in cd/m2 (default: 1000)")
+    model.add_argument("--saturation", type=float, default=1.0,
+                       help="chroma scale after expansion, 1.0 = unchanged (default: 1.0)")
+
+    video = p.add_argument_group("video encoding (HDR10 HEVC)")
+    video.add_argument("--crf", type=float, default=18.0, help="x265 constant rate factor (default: 18)")
+    video.add_argument("--preset", default="fast",
+                       help="x265 preset, ultrafast..placebo (default: fast)")
+    video.add_argument("--hlg", action="store_true", help="write HLG (ARIB STD-B67) instead of PQ")
+    video.add_argument("--encoder", choices=("auto", "libx265", "hevc_nvenc"), default="auto",
+                       help="auto uses NVENC when the GPU has an encoder, else libx265")
+    video.add_argument("--hwaccel", choices=("auto", "none", "cuda"), default="auto",
+                       help="hardware decode (NVDEC) when available (default: auto)")
+    video.add_argument("--stats", action="store_true",
+                       help="print the median time per stage at the end")
+
+    win = p.add_argument_group("window")
+    win.add_argument("--window", action="store_true",
+                     help="open the live window even when --output is given")
+    win.add_argument("--compare", action="store_true", help="split view: SDR input beside the HDR result")
+    win.add_argument("--layout", choices=("wipe", "side"), default="wipe",
+                     help="comparison layout (default: wipe)")
+    win.add_argument("--view", choices=("hdr", "sdr", "split", "heatmap", "diff"), default=None,
+                     help="initial view (default: split with --compare, else hdr)")
+    win.add_argument("--mode", choices=("pq", "sdr"), default=None,
+                     help="window output: pq for an HDR10 display, sdr for a tone-mapped preview "
+                     "(default: pq on a 10-bit HDR screen, else sdr)")
+    win.add_argument("--fullscreen", action="store_true", help="start fullscreen")
+    win.add_argument("--screenshot", default=None, metavar="PATH.png",
+                     help="save a 16-bit PNG of the presented frame at the end")
+    win.add_argument("--offscreen", action="store_true",
+                     help="render into an EGL offscreen surface instead of a window (automation)")
+    return p
+
+
+def _reference_levels(args):
+    from livehdr.color import ReferenceLevels
+
+    try:
+        return ReferenceLevels(paper_white=args.paper_white, peak=args.peak)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def operator_config(args):
+    from livehdr.operators import OperatorConfig
+
+    if not (0.0 <= args.saturation <= 4.0):
+        raise UserError(f"--saturation {args.saturation:g} is outside 0..4")
+    return OperatorConfig(levels=_reference_levels(args), input_gamma=args.input_gamma,
+                          saturation=args.saturation, device=args.device, weights=args.weights)
+
+
+def build_operator(args):
+    from livehdr.operators import create_operator, default_operator_name
+
+    name = args.model or default_operator_name()
+    args.model = name
+    return create_operator(name, operator_config(args))
+
+
+def print_models() -> int:
+    from livehdr.operators import default_operator_name, list_operators
+
+    default = default_operator_name()
+    for entry in list_operators():
+        mark = "*" if entry.name == default else " "
+        kind = "learned" if entry.learned else "classical"
+        print(f"{mark} {entry.name:<12} {kind:<9}  {entry.description}")
+    print("(* = default)")
+    return 0
+
+
+def classify_input(spec: str) -> str:
+    """'demo', 'screen', 'image', 'image-dir' or 'video'."""
+    if spec == "demo":
+        return "demo"
+    if spec == "screen" or spec.startswith("screen:"):
+        return "screen"
+    if os.path.isdir(spec):
+        return "image-dir"
+    if not os.path.exists(spec):
+        raise UserError(f"input not found: {spec}")
+    if spec.lower().endswith(IMAGE_EXTENSIONS):
+        return "image"
+    return "video"
+
+
+def run(args) -> int:
+    if args.list_models:
+        return print_models()
+    if args.input is None:
+        raise UserError("no --input given; try --input demo, a video, an image or a folder (see --help)")
+    kind = classify_input(args.input)
+    _reference_levels(args)  # validate numbers before any work
+
+    if kind in ("image", "image-dir"):
+        from livehdr import stills
+
+        if args.output is None:
+            raise UserError("stills need --output (a .exr or .png file, or a folder for a folder input)")
+        operator = build_operator(args)
+        return stills.convert(args.input, args.output, operator, folder_format=args.format)
+
+    wants_window = args.window or args.output is None
+    if args.output is not None and not args.output.lower().endswith(VIDEO_OUTPUT_EXTENSIONS):
+        raise UserError(f"video output must end in {' or '.join(VIDEO_OUTPUT_EXTENSIONS)}: {args.output}")
+    if wants_window:
+        from livehdr import present
+
+        return present.run_window(args)
+    from livehdr import pipeline
+
+    return pipeline.run_conversion(args)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run(args) or 0
+    except UserError as e:
+        print(f"livehdr: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("livehdr: interrupted", file=sys.stderr)
+        return 130

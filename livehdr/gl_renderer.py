@@ -1,0 +1,207 @@
+"""moderngl resources shared by the window and the offscreen presenter: textures, the program, one draw.
+
+The renderer knows nothing about glfw or EGL: it draws into whatever framebuffer it is given (the
+window's default framebuffer, or an RGB10_A2 offscreen one) and reads pixels back as float code values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import os
+
+import numpy as np
+
+from livehdr.errors import UserError
+
+SHADER_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shaders")
+GL_MIN_VERSION = 330  # GLSL 3.30 core: texelFetch, bvec mix, gl_VertexID
+GL_RGB10_A2 = 0x8059  # internal format (DESIGN.md: create with dtype 'f1', read back with 'f4')
+
+VIEWS = ("hdr", "sdr", "split", "heatmap", "diff")
+LAYOUTS = ("wipe", "side")
+MODES = ("pq", "sdr")
+INPUT_GAMMAS = ("srgb", "2.2", "2.4")
+DITHER_10BIT = 1.0 / 1023.0
+
+
+@dataclass
+class ViewState:
+    """Everything the user can change at run time that affects the picture."""
+
+    view: str = "hdr"
+    layout: str = "wipe"
+    mode: str = "sdr"
+    divider: float = 0.5
+    swap: bool = False
+    paper_white: float = 203.0
+    peak: float = 1000.0
+    input_gamma: str = "srgb"
+    dither: float = DITHER_10BIT
+
+
+def fit_rect(win_w: int, win_h: int, content_w: int, content_h: int) -> tuple[int, int, int, int]:
+    """Largest rectangle with the content's aspect ratio centred in the window (x, y from bottom-left)."""
+    if content_w <= 0 or content_h <= 0 or win_w <= 0 or win_h <= 0:
+        return 0, 0, max(win_w, 0), max(win_h, 0)
+    scale = min(win_w / content_w, win_h / content_h)
+    w = max(1, min(win_w, int(round(content_w * scale))))
+    h = max(1, min(win_h, int(round(content_h * scale))))
+    return (win_w - w) // 2, (win_h - h) // 2, w, h
+
+
+def content_size(frame_w: int, frame_h: int, state: ViewState) -> tuple[int, int]:
+    """The picture's natural size: side-by-side comparison puts two frames next to each other."""
+    if state.view == "split" and state.layout == "side":
+        return 2 * frame_w, frame_h
+    return frame_w, frame_h
+
+
+def legend_rect(rect, win_h: int) -> tuple[int, int, int, int]:
+    """Heatmap legend bar at the right edge of the picture (window pixels, from the bottom-left)."""
+    x, y, w, h = rect
+    bar_w = max(8, min(24, w // 40))
+    bar_h = int(h * 0.6)
+    return x + w - bar_w - 90, y + int(h * 0.15), bar_w, bar_h
+
+
+def legend_labels(legend, win_h: int):
+    """(text, x, y_top) for the decade labels beside the legend bar, y measured from the window top."""
+    lx, ly, lw, lh = legend
+    labels = []
+    for i, text in enumerate(("0.01", "0.1", "1", "10", "100", "1000", "10000")):
+        y_gl = ly + lh * i / 6.0
+        labels.append((text, lx + lw + 6, int(win_h - y_gl) - 7))
+    labels.append(("CLIP", lx + lw + 6, int(win_h - (ly + lh * 1.07)) - 7))
+    return labels
+
+
+def _read_shader(name: str) -> str:
+    path = os.path.join(SHADER_DIR, name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        raise UserError(f"shader file missing: {path} (incomplete installation?)") from None
+
+
+def check_gl_version(ctx) -> None:
+    if ctx.version_code < GL_MIN_VERSION:
+        v = ctx.version_code
+        raise UserError(f"OpenGL {v // 100}.{v % 100 // 10} is too old: the window needs OpenGL 3.3 or newer "
+                        f"(renderer: {ctx.info.get('GL_RENDERER', '?')}); use --output to write a file instead")
+
+
+class Renderer:
+    """Owns the program and textures; ``draw`` renders one frame into a framebuffer."""
+
+    def __init__(self, ctx):
+        import moderngl
+
+        check_gl_version(ctx)
+        self.ctx = ctx
+        try:
+            self.program = ctx.program(vertex_shader=_read_shader("fullscreen.vert"),
+                                       fragment_shader=_read_shader("present.frag"))
+        except moderngl.Error as e:
+            first = str(e).strip().splitlines()
+            raise UserError(f"the GL driver rejected the shaders: {' '.join(first[:3])}") from None
+        self.vao = ctx.vertex_array(self.program, [])
+        self.hdr_tex = self.sdr_tex = self.overlay_tex = None
+        self.frame_size = (0, 0)
+        self._set("u_hdr", 0)
+        self._set("u_sdr", 1)
+        self._set("u_overlay", 2)
+        self.set_overlay(np.zeros((1, 1, 4), dtype=np.uint8))
+
+    def _set(self, name, value):
+        if name in self.program:  # the GLSL compiler drops unused uniforms
+            self.program[name].value = value
+
+    # ---- uploads ---------------------------------------------------------------------------------
+    def _texture(self, old, w, h, dtype):
+        import moderngl
+
+        if old is not None and old.size == (w, h) and old.dtype == dtype:
+            return old
+        if old is not None:
+            old.release()
+        tex = self.ctx.texture((w, h), 3, dtype=dtype, alignment=1)
+        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        tex.repeat_x = tex.repeat_y = False
+        return tex
+
+    def upload(self, sdr: np.ndarray, hdr: np.ndarray) -> None:
+        """sdr: H x W x 3 uint8 (or float32 code values); hdr: H x W x 3 float32 relative linear BT.709."""
+        h, w = hdr.shape[:2]
+        if sdr.shape[:2] != (h, w):
+            raise ValueError(f"SDR frame {sdr.shape[:2]} and HDR frame {(h, w)} differ in size")
+        sdr_dtype = "f1" if sdr.dtype == np.uint8 else "f4"
+        self.sdr_tex = self._texture(self.sdr_tex, w, h, sdr_dtype)
+        self.hdr_tex = self._texture(self.hdr_tex, w, h, "f4")
+        self.sdr_tex.write(np.ascontiguousarray(sdr if sdr_dtype == "f1" else sdr.astype(np.float32)))
+        self.hdr_tex.write(np.ascontiguousarray(hdr, dtype=np.float32))
+        self.frame_size = (w, h)
+
+    def set_overlay(self, rgba: np.ndarray) -> None:
+        """Window-sized RGBA8 overlay (row 0 = top): HUD text and legend labels."""
+        import moderngl
+
+        h, w = rgba.shape[:2]
+        if self.overlay_tex is None or self.overlay_tex.size != (w, h):
+            if self.overlay_tex is not None:
+                self.overlay_tex.release()
+            self.overlay_tex = self.ctx.texture((w, h), 4, dtype="f1", alignment=1)
+            self.overlay_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self.overlay_tex.write(np.ascontiguousarray(rgba, dtype=np.uint8))
+
+    # ---- drawing ---------------------------------------------------------------------------------
+    def picture_rect(self, win_w: int, win_h: int, state: ViewState) -> tuple[int, int, int, int]:
+        cw, ch = content_size(*self.frame_size, state)
+        return fit_rect(win_w, win_h, cw, ch)
+
+    def draw(self, fbo, win_size: tuple[int, int], state: ViewState, with_legend: bool = True) -> None:
+        if self.hdr_tex is None:
+            raise RuntimeError("draw() before the first upload()")
+        win_w, win_h = win_size
+        rect = self.picture_rect(win_w, win_h, state)
+        fbo.use()
+        self.ctx.viewport = (0, 0, win_w, win_h)
+        self._set("u_rect", tuple(float(v) for v in rect))
+        self._set("u_window", (float(win_w), float(win_h)))
+        self._set("u_view", VIEWS.index(state.view))
+        self._set("u_layout", LAYOUTS.index(state.layout))
+        self._set("u_mode", MODES.index(state.mode))
+        self._set("u_divider", float(state.divider))
+        self._set("u_swap", bool(state.swap))
+        self._set("u_paper_white", float(state.paper_white))
+        self._set("u_peak", float(state.peak))
+        self._set("u_input_gamma", INPUT_GAMMAS.index(state.input_gamma))
+        self._set("u_dither", float(state.dither))
+        legend = legend_rect(rect, win_h) if (with_legend and state.view == "heatmap") else (0, 0, 0, 0)
+        self._set("u_legend", tuple(float(v) for v in legend))
+        self.hdr_tex.use(0)
+        self.sdr_tex.use(1)
+        self.overlay_tex.use(2)
+        self.vao.render(vertices=3)
+
+    @staticmethod
+    def read(fbo, size: tuple[int, int] | None = None) -> np.ndarray:
+        """The framebuffer as float32 code values H x W x 3, top row first ('f4': exact for 10 bits)."""
+        w, h = size if size is not None else fbo.size
+        raw = fbo.read(viewport=(0, 0, w, h), components=3, dtype="f4")
+        return np.frombuffer(raw, dtype=np.float32).reshape(h, w, 3)[::-1].copy()
+
+    def release(self):
+        for obj in (self.hdr_tex, self.sdr_tex, self.overlay_tex, self.vao, self.program):
+            if obj is not None:
+                obj.release()
+
+
+def to_png16(code_values: np.ndarray) -> np.ndarray:
+    """Float code values in [0, 1] -> uint16 (a 10-bit k becomes round(k / 1023 * 65535))."""
+    return np.rint(np.clip(code_values, 0.0, 1.0) * 65535.0).astype(np.uint16)
+
+
+def create_offscreen_target(ctx, width: int, height: int):
+    """An RGB10_A2 colour buffer the size of the picture: the same 10 bits a 30-bit window has."""
+    tex = ctx.texture((width, height), 4, dtype="f1", internal_format=GL_RGB10_A2)
+    return ctx.framebuffer(color_attachments=[tex])

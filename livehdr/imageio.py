@@ -1,0 +1,327 @@
+"""Image files in and out: SDR photos, OpenEXR and Radiance HDR, 16-bit PQ PNG with a cICP chunk.
+
+Readers return numpy arrays and raise ``UserError`` with one line for anything unreadable, so the CLI
+never shows a traceback. Writers go through ``atomic_output`` (temporary name, then rename).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import tempfile
+import zlib
+
+import numpy as np
+
+from livehdr.errors import UserError
+
+# CIE xy of the BT.709 / sRGB primaries and D65 white (ITU-R BT.709-6 items 1.3, 1.4).
+CHROMATICITIES_BT709 = (0.640, 0.330, 0.300, 0.600, 0.150, 0.060, 0.3127, 0.3290)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Atomic output
+# --------------------------------------------------------------------------------------------------------
+def check_writable(path: str) -> None:
+    """Fail early, with one line, when ``path`` cannot be created."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(folder):
+        raise UserError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"cannot write {path}: folder {folder} is not writable")
+    if os.path.isdir(path):
+        raise UserError(f"cannot write {path}: it is a folder")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str):
+    """Yield a temporary path next to ``path``; rename it into place only if the block succeeds.
+
+    The temporary name keeps the extension, so libraries that pick a format by extension still work.
+    """
+    check_writable(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    stem, ext = os.path.splitext(os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{ext}", dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------------------------------------
+# SDR images (PNG / JPEG / TIFF)
+# --------------------------------------------------------------------------------------------------------
+def read_image_sdr(path: str) -> tuple[np.ndarray, list[str]]:
+    """Read an 8- or 16-bit PNG/JPEG/TIFF as float32 code values H x W x 3 in [0, 1].
+
+    Greyscale is expanded to RGB, palettes are resolved, and alpha is dropped (reported in the notes).
+    16-bit files keep their precision.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    notes = []
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greyscale
+                arr = np.asarray(im, dtype=np.float32) / 65535.0
+                arr = np.repeat(arr[..., None], 3, axis=2)
+            elif mode == "F":
+                raise UserError(f"{path}: floating-point images are already HDR; livehdr expects SDR input")
+            else:
+                if "A" in mode or mode == "P" and "transparency" in im.info:
+                    notes.append(f"{os.path.basename(path)}: alpha channel dropped")
+                if mode == "CMYK":
+                    notes.append(f"{os.path.basename(path)}: CMYK converted to RGB without a profile")
+                arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+                deep = _read_rgb48(path, im.format)
+                if deep is not None:
+                    arr = deep
+    except UserError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise UserError(f"cannot read image {path}: {_one_line(e)}") from None
+    if arr.shape[0] < 2 or arr.shape[1] < 2:
+        raise UserError(f"{path}: image is too small ({arr.shape[1]}x{arr.shape[0]})")
+    return np.ascontiguousarray(arr, dtype=np.float32), notes
+
+
+def _read_rgb48(path: str, fmt: str | None):
+    """Pillow reduces 16-bit RGB PNG/TIFF to 8 bits; decode those through PyAV to keep all 16 bits."""
+    if fmt not in ("PNG", "TIFF"):
+        return None
+    if fmt == "PNG" and not _png_is_16bit_colour(path):
+        return None
+    try:
+        import av
+
+        with av.open(path) as container:
+            frame = next(container.decode(video=0))
+            if frame.format.name not in ("rgb48be", "rgb48le", "rgba64be", "rgba64le"):
+                return None
+            arr = frame.to_ndarray(format="rgb48le")
+    except Exception:
+        return None
+    return arr.astype(np.float32) / 65535.0
+
+
+def _png_is_16bit_colour(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(33)
+    # IHDR: bit depth at byte 24, colour type at byte 25 (2 = RGB, 6 = RGBA).
+    return len(head) >= 26 and head[24] == 16 and head[25] in (2, 6)
+
+
+def _one_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+# --------------------------------------------------------------------------------------------------------
+# OpenEXR
+# --------------------------------------------------------------------------------------------------------
+def _xy_to_XYZ(x, y):
+    return np.array([x / y, 1.0, (1 - x - y) / y])
+
+
+def matrix_RGB_to_XYZ(chromaticities) -> np.ndarray:
+    """RGB -> XYZ from primaries and white (SMPTE RP 177-1993 clause 3.3)."""
+    rx, ry, gx, gy, bx, by, wx, wy = chromaticities
+    P = np.stack([_xy_to_XYZ(rx, ry), _xy_to_XYZ(gx, gy), _xy_to_XYZ(bx, by)], axis=1)
+    S = np.linalg.solve(P, _xy_to_XYZ(wx, wy))
+    return P * S
+
+
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+
+
+def matrix_chromaticities_to_BT709(chromaticities) -> np.ndarray:
+    """RGB in some primaries/white -> linear BT.709 (D65), with Bradford adaptation of the white."""
+    src = matrix_RGB_to_XYZ(chromaticities)
+    dst = matrix_RGB_to_XYZ(CHROMATICITIES_BT709)
+    w_src = _BRADFORD @ _xy_to_XYZ(*chromaticities[6:8])
+    w_dst = _BRADFORD @ _xy_to_XYZ(*CHROMATICITIES_BT709[6:8])
+    adapt = np.linalg.inv(_BRADFORD) @ np.diag(w_dst / w_src) @ _BRADFORD
+    return np.linalg.inv(dst) @ adapt @ src
+
+
+def read_exr(path: str, to_bt709: bool = True) -> np.ndarray:
+    """Read an OpenEXR file's RGB as float32 H x W x 3 linear light.
+
+    With ``to_bt709`` and a ``chromaticities`` attribute, the pixels are converted to BT.709 primaries.
+    """
+    import OpenEXR
+
+    try:
+        with OpenEXR.File(path) as f:
+            header = dict(f.header())  # copy: released with the file
+            channels = f.channels()
+            if "RGB" in channels:
+                rgb = np.asarray(channels["RGB"].pixels, dtype=np.float32)
+            elif "RGBA" in channels:
+                rgb = np.asarray(channels["RGBA"].pixels, dtype=np.float32)[..., :3]
+            elif all(c in channels for c in "RGB"):
+                rgb = np.stack([np.asarray(channels[c].pixels, dtype=np.float32) for c in "RGB"], axis=-1)
+            elif "Y" in channels:
+                y = np.asarray(channels["Y"].pixels, dtype=np.float32)
+                rgb = np.repeat(y[..., None], 3, axis=2)
+            else:
+                raise UserError(f"{path}: no RGB or Y channels (has {', '.join(channels)})")
+    except UserError:
+        raise
+    except Exception as e:
+        raise UserError(f"cannot read EXR {path}: {_one_line(e)}") from None
+    rgb = np.nan_to_num(rgb, nan=0.0, posinf=0.0, neginf=0.0)
+    chroma = header.get("chromaticities")
+    if to_bt709 and chroma is not None and not np.allclose(chroma, CHROMATICITIES_BT709, atol=2e-3):
+        rgb = rgb @ matrix_chromaticities_to_BT709(chroma).astype(np.float32).T
+    return np.ascontiguousarray(rgb, dtype=np.float32)
+
+
+def write_exr(path: str, rgb: np.ndarray, half: bool = True, white_luminance: float | None = None) -> None:
+    """Write linear BT.709 RGB (H x W x 3) to OpenEXR with the chromaticities attribute, atomically.
+
+    ``white_luminance`` (cd/m2 of RGB = 1) is set to 1.0 when the pixels are absolute nits.
+    """
+    import OpenEXR
+
+    pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
+    header = {
+        "compression": OpenEXR.ZIP_COMPRESSION,
+        "type": OpenEXR.scanlineimage,
+        "chromaticities": tuple(float(c) for c in CHROMATICITIES_BT709),
+    }
+    if white_luminance is not None:
+        header["whiteLuminance"] = float(white_luminance)
+    with atomic_output(path) as tmp:
+        with OpenEXR.File(header, {"RGB": pixels}) as f:
+            f.write(tmp)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Radiance RGBE (.hdr)
+# --------------------------------------------------------------------------------------------------------
+def read_radiance_hdr(path: str) -> np.ndarray:
+    """Read a Radiance RGBE picture (flat or new-style run-length encoded scanlines) as float32 RGB."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        pos = 0
+        first = True
+        while True:
+            end = data.index(b"\n", pos)
+            line = data[pos:end].strip()
+            pos = end + 1
+            if first and not line.startswith(b"#?"):
+                raise ValueError("not a Radiance file")
+            first = False
+            if line.startswith(b"FORMAT=") and b"32-bit_rle_rgbe" not in line:
+                raise ValueError(f"unsupported format {line.decode(errors='replace')}")
+            if not line:
+                break
+        end = data.index(b"\n", pos)
+        dims = data[pos:end].split()
+        pos = end + 1
+        if len(dims) != 4 or dims[0] != b"-Y" or dims[2] != b"+X":
+            raise ValueError("only standard -Y H +X W orientation is supported")
+        height, width = int(dims[1]), int(dims[3])
+        rgbe = _decode_rgbe(np.frombuffer(data, dtype=np.uint8, offset=pos), width, height)
+    except (OSError, ValueError, IndexError) as e:
+        raise UserError(f"cannot read Radiance HDR {path}: {_one_line(e)}") from None
+    exponent = np.where(rgbe[..., 3] > 0, np.ldexp(1.0, rgbe[..., 3].astype(np.int32) - 136), 0.0)
+    return (rgbe[..., :3].astype(np.float32) * exponent[..., None].astype(np.float32)).astype(np.float32)
+
+
+def _decode_rgbe(buf: np.ndarray, width: int, height: int) -> np.ndarray:
+    out = np.empty((height, width, 4), dtype=np.uint8)
+    p = 0
+    for y in range(height):
+        rle = 8 <= width < 32768 and buf[p] == 2 and buf[p + 1] == 2 and not (buf[p + 2] & 0x80)
+        if not rle:  # flat scanline
+            out[y] = buf[p:p + 4 * width].reshape(width, 4)
+            p += 4 * width
+            continue
+        if (int(buf[p + 2]) << 8 | int(buf[p + 3])) != width:
+            raise ValueError("corrupt run-length scanline")
+        p += 4
+        for c in range(4):
+            x = 0
+            while x < width:
+                count = int(buf[p])
+                p += 1
+                if count > 128:
+                    count -= 128
+                    out[y, x:x + count, c] = buf[p]
+                    p += 1
+                else:
+                    out[y, x:x + count, c] = buf[p:p + count]
+                    p += count
+                x += count
+    return out
+
+
+def read_hdr_image(path: str) -> np.ndarray:
+    """Any supported HDR file (.exr or .hdr/.pic) -> float32 linear BT.709 H x W x 3."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".exr":
+        return read_exr(path)
+    if ext in (".hdr", ".pic", ".rgbe"):
+        return read_radiance_hdr(path)
+    raise UserError(f"{path}: not an HDR image (.exr or .hdr expected)")
+
+
+# --------------------------------------------------------------------------------------------------------
+# 16-bit PNG with cICP (PQ or HLG, BT.2020)
+# --------------------------------------------------------------------------------------------------------
+CICP_PRIMARIES_BT2020 = 9  # ITU-T H.273 Table 2
+CICP_TRANSFER_PQ = 16  # ITU-T H.273 Table 3 (SMPTE ST 2084)
+CICP_TRANSFER_HLG = 18  # ITU-T H.273 Table 3 (ARIB STD-B67)
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def encode_png16(rgb16: np.ndarray, cicp: tuple[int, int, int, int] | None = None) -> bytes:
+    """Encode H x W x 3 uint16 as a 16-bit RGB PNG; ``cicp`` adds the cICP chunk (PNG 3rd ed. 11.3.2.6).
+
+    cICP goes before IDAT, as the specification requires.
+    """
+    h, w, _ = rgb16.shape
+    rows = np.ascontiguousarray(rgb16, dtype=">u2").reshape(h, w * 3).view(np.uint8)  # 6 bytes a pixel
+    raw = np.concatenate([np.zeros((h, 1), dtype=np.uint8), rows], axis=1)  # filter byte 0 per row
+    out = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))]
+    if cicp is not None:
+        out.append(_png_chunk(b"cICP", bytes(cicp)))
+    out.append(_png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)))
+    out.append(_png_chunk(b"IEND", b""))
+    return b"".join(out)
+
+
+def write_png16(path: str, rgb16: np.ndarray, cicp: tuple[int, int, int, int] | None = None) -> None:
+    data = encode_png16(rgb16, cicp)
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+def read_png_chunks(path: str) -> dict[bytes, bytes]:
+    """All chunks of a PNG (last one wins per type): used to check cICP and IHDR."""
+    chunks = {}
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise UserError(f"{path}: not a PNG file")
+    p = 8
+    while p + 8 <= len(data):
+        (n,) = struct.unpack(">I", data[p:p + 4])
+        kind = data[p + 4:p + 8]
+        chunks.setdefault(kind, data[p + 8:p + 8 + n])
+        p += 12 + n
+    return chunks

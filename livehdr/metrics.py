@@ -1,0 +1,77 @@
+"""HDR quality metrics on absolute light: PU21-PSNR and log-luminance errors in highlights and mid-tones.
+
+PU21 (Mantiuk and Azimi, "PU21: A novel perceptually uniform encoding for adapting existing quality
+metrics for HDR", Picture Coding Symposium 2021), eq. 3:
+    V = p7 * (((p1 + p2 Y^p4) / (1 + p3 Y^p4))^p5 - p6),   Y clipped to [0.005, 10000] cd/m2,
+with the 'banding_glare' parameters of the paper's Table 1 (the authors' recommended default). The encoding
+is scaled so that 100 cd/m2 lands near 256, like 8-bit sRGB; PSNR uses the code value of 10000 cd/m2 as
+the peak. Works on numpy and torch (the training loss uses the same function).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from livehdr import color
+
+PU21_BANDING_GLARE = (0.353487901, 0.3734658629, 8.277049286e-05, 0.9062562627, 0.09150303166,
+                      0.9099517204, 596.3148142)
+PU21_L_MIN = 0.005  # cd/m2
+PU21_L_MAX = 10000.0  # cd/m2
+
+
+def pu21_encode(Y_nits, params=PU21_BANDING_GLARE):
+    """PU21 eq. 3: absolute luminance (cd/m2) -> perceptually uniform code value (numpy or torch)."""
+    ops, Y = color._prepare(Y_nits)
+    p1, p2, p3, p4, p5, p6, p7 = params
+    Yp = ops.pow(ops.clip(Y, PU21_L_MIN, PU21_L_MAX), p4)
+    V = p7 * (ops.pow((p1 + p2 * Yp) / (1 + p3 * Yp), p5) - p6)
+    return ops.clip(V, 0.0, None)
+
+
+PU21_PEAK = float(pu21_encode(np.float64(PU21_L_MAX)))
+
+
+def pu21_psnr(test_nits: np.ndarray, reference_nits: np.ndarray) -> float:
+    """PSNR in PU21 units (dB) over all pixels and channels, peak = PU21(10000 cd/m2)."""
+    a = pu21_encode(np.asarray(test_nits, dtype=np.float64))
+    b = pu21_encode(np.asarray(reference_nits, dtype=np.float64))
+    mse = float(np.mean((a - b) ** 2))
+    if mse == 0:
+        return math.inf
+    return 10 * math.log10(PU21_PEAK**2 / mse)
+
+
+def log10_luminance_error(test_rel: np.ndarray, reference_rel: np.ndarray, mask: np.ndarray,
+                          paper_white: float = color.PAPER_WHITE_BT2408) -> float:
+    """Mean |log10 Y_test - log10 Y_ref| over ``mask`` (NaN when the mask is empty), luminance in cd/m2
+    clipped to PU21's range so that black pixels do not dominate."""
+    if not np.any(mask):
+        return math.nan
+    yt = np.clip(color.luminance_BT709(np.asarray(test_rel, np.float64)) * paper_white, PU21_L_MIN, PU21_L_MAX)
+    yr = np.clip(color.luminance_BT709(np.asarray(reference_rel, np.float64)) * paper_white, PU21_L_MIN,
+                 PU21_L_MAX)
+    return float(np.mean(np.abs(np.log10(yt) - np.log10(yr))[mask]))
+
+
+def clipped_mask(sdr_code: np.ndarray, threshold: float = 254.5 / 255) -> np.ndarray:
+    """Pixels where any channel of the SDR input sits at the top code value: where the SDR lost the light."""
+    return np.max(np.asarray(sdr_code), axis=-1) >= threshold
+
+
+def midtone_mask(sdr_code: np.ndarray, lo: float = 0.1, hi: float = 0.8) -> np.ndarray:
+    """Pixels whose SDR code values all lie in [lo, hi]: neither crushed nor near the shoulder."""
+    code = np.asarray(sdr_code)
+    return (np.min(code, axis=-1) >= lo) & (np.max(code, axis=-1) <= hi)
+
+
+def frame_metrics(pred_rel: np.ndarray, target_rel: np.ndarray, sdr_code: np.ndarray,
+                  paper_white: float = color.PAPER_WHITE_BT2408) -> dict:
+    """All metrics for one case: operator output and target both relative to paper white (H x W x 3)."""
+    return {
+        "pu21_psnr": pu21_psnr(pred_rel * paper_white, target_rel * paper_white),
+        "highlight_log10_error": log10_luminance_error(pred_rel, target_rel, clipped_mask(sdr_code), paper_white),
+        "midtone_log10_error": log10_luminance_error(pred_rel, target_rel, midtone_mask(sdr_code), paper_white),
+        "clipped_fraction": float(np.mean(clipped_mask(sdr_code))),
+    }

@@ -1,0 +1,214 @@
+"""MQNet: a MobileNetV2 U-Net for inverse tone mapping (Le et al., BMVC 2021), with a fixed output.
+
+Structure as published:
+- encoder: MobileNetV2 (Sandler et al. 2018, Table 2) inverted-residual linear-bottleneck (IRLB) blocks
+  down to 1/32, with a width multiplier (0.35 in the public code);
+- decoder: per level, nearest-neighbour x2 upsampling, concatenation with the encoder skip, an IRLB, an
+  attention block ('ca' | 'sa' | 'csa' | 'none'), a second IRLB;
+- head: conv3x3 -> InstanceNorm -> ReLU -> conv1x1 -> InstanceNorm -> ReLU -> conv1x1, residual on the input.
+
+The fix (docs/MODEL.md): the published output sigma(I + tanh(head)) only spans about 0.27-0.88, so it
+cannot express our contract (linear BT.709 relative to paper white, 0 .. peak / paper_white).  Here the
+head predicts a bounded per-channel log2 gain g = G tanh(head) applied to the sRGB-decoded input:
+    out = eotf_sRGB(I) * 2^g,  clamped to [0, headroom].
+g = 0 is the identity ("naive"), so the residual structure is kept; the gain is scale-free, so mid-tones stay
+put while clipped highlights and tone-mapped shoulders can be pushed up to the display's headroom.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from livehdr import color
+
+ATTENTIONS = ("ca", "sa", "csa", "none")
+# MobileNetV2 Table 2: (expansion t, channels c, repeats n, stride s), after the 32-channel stem.
+MOBILENETV2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                        (6, 160, 3, 2), (6, 320, 1, 1))
+ALIGN = 32  # the encoder reaches 1/32
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """MobileNetV2's channel rounding: nearest multiple of ``divisor``, never more than 10 % below ``v``."""
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    if new < 0.9 * v:
+        new += divisor
+    return new
+
+
+class IRLB(nn.Module):
+    """Inverted residual with linear bottleneck (MobileNetV2 section 3.3): expand 1x1, depthwise 3x3,
+    project 1x1 without activation; identity shortcut when shape is kept."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, expand: int = 6):
+        super().__init__()
+        hidden = c_in * expand
+        layers = []
+        if expand != 1:
+            layers += [nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
+        layers += [
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out),
+        ]
+        self.block = nn.Sequential(*layers)
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x):
+        y = self.block(x)
+        return x + y if self.residual else y
+
+
+class ChannelAttention(nn.Module):
+    """CA: squeeze (global average) and excite (1x1 -> ReLU -> 1x1 -> sigmoid), multiplied back."""
+
+    def __init__(self, c: int, reduction: int = 4):
+        super().__init__()
+        mid = max(4, c // reduction)
+        self.fc = nn.Sequential(nn.Conv2d(c, mid, 1), nn.ReLU(inplace=True), nn.Conv2d(mid, c, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        return x * self.fc(F.adaptive_avg_pool2d(x, 1))
+
+
+class SpatialAttention(nn.Module):
+    """SA: a 1x1 conv to one channel, sigmoid, multiplied back (one weight per pixel)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c, 1, 1)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.conv(x))
+
+
+class ChannelSpatialAttention(nn.Module):
+    """CSA: the SA logit plus a depthwise 3x3 branch (one logit per channel and pixel), one sigmoid gate."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.spatial = nn.Conv2d(c, 1, 1)
+        self.depthwise = nn.Conv2d(c, c, 3, padding=1, groups=c)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.spatial(x) + self.depthwise(x))
+
+
+def make_attention(kind: str, c: int) -> nn.Module:
+    if kind == "ca":
+        return ChannelAttention(c)
+    if kind == "sa":
+        return SpatialAttention(c)
+    if kind == "csa":
+        return ChannelSpatialAttention(c)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown attention {kind!r}; choose one of {', '.join(ATTENTIONS)}")
+
+
+class DecoderLevel(nn.Module):
+    """Upsample x2 (nearest), concatenate the skip, IRLB, attention, IRLB."""
+
+    def __init__(self, c_in: int, c_skip: int, c_out: int, attention: str):
+        super().__init__()
+        self.first = IRLB(c_in + c_skip, c_out, expand=2)
+        self.attention = make_attention(attention, c_out)
+        self.second = IRLB(c_out, c_out, expand=2)
+
+    def forward(self, x, skip):
+        x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
+        return self.second(self.attention(self.first(torch.cat([x, skip], dim=1))))
+
+
+class MQNet(nn.Module):
+    """See the module docstring. Input: sRGB code values N x 3 x H x W in [0, 1], any H and W.
+    Output: linear BT.709 relative to paper white, in [0, max_relative]."""
+
+    def __init__(self, width: float = 0.35, attention: str = "ca", head_channels: int = 16,
+                 max_log2_gain: float = 3.0, max_relative: float = 1000.0 / 203.0):
+        super().__init__()
+        if attention not in ATTENTIONS:
+            raise ValueError(f"unknown attention {attention!r}; choose one of {', '.join(ATTENTIONS)}")
+        if not (0.05 <= width <= 2.0):
+            raise ValueError(f"width {width} is outside 0.05 .. 2")
+        self.config = dict(width=float(width), attention=attention, head_channels=int(head_channels),
+                           max_log2_gain=float(max_log2_gain), max_relative=float(max_relative))
+        self.max_log2_gain = float(max_log2_gain)
+        self.max_relative = float(max_relative)
+
+        stem = make_divisible(32 * width)
+        self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem),
+                                  nn.ReLU6(inplace=True))
+        # Encoder stages grouped by output resolution so that each group's output is a skip.
+        stages: dict[int, list[nn.Module]] = {}
+        stage_channels: dict[int, int] = {}
+        c, scale = stem, 2
+        for t, ch, n, s in MOBILENETV2_SETTINGS:
+            c_out = make_divisible(ch * width)
+            for i in range(n):
+                stride = s if i == 0 else 1
+                scale *= stride
+                stages.setdefault(scale, []).append(IRLB(c, c_out, stride, t))
+                c = c_out
+            stage_channels[scale] = c
+        self.scales = sorted(stages)  # [2, 4, 8, 16, 32]
+        self.encoder = nn.ModuleList(nn.Sequential(*stages[s]) for s in self.scales)
+        self.skip_channels = [stage_channels[s] for s in self.scales]
+
+        # Decoder: from 1/32 up to full resolution; the full-resolution skip is the input itself.
+        dec_channels = self.skip_channels[:-1][::-1] + [head_channels]  # 1/16 .. 1/2, then full res
+        skips = self.skip_channels[:-1][::-1] + [3]
+        levels, c = [], self.skip_channels[-1]
+        for c_skip, c_out in zip(skips, dec_channels):
+            levels.append(DecoderLevel(c, c_skip, c_out, attention))
+            c = c_out
+        self.decoder = nn.ModuleList(levels)
+
+        h = head_channels
+        self.head = nn.Sequential(
+            nn.Conv2d(c, h, 3, padding=1), nn.InstanceNorm2d(h, affine=True), nn.ReLU(inplace=True),
+            nn.Conv2d(h, h, 1), nn.InstanceNorm2d(h, affine=True), nn.ReLU(inplace=True),
+            nn.Conv2d(h, 3, 1),
+        )
+        # Start at the identity (g = 0, i.e. the naive operator) so training only learns the expansion.
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    def log2_gain(self, code):
+        """The bounded per-channel log2 gain map g for sRGB code values (already padded to 32)."""
+        skips = [code]
+        x = self.stem(code)
+        for stage in self.encoder:
+            x = stage(x)
+            skips.append(x)
+        x = skips.pop()  # 1/32 bottleneck
+        for level in self.decoder:
+            x = level(x, skips.pop())
+        return self.max_log2_gain * torch.tanh(self.head(x))
+
+    def forward(self, code, max_relative: float | None = None):
+        n, c, h, w = code.shape
+        if c != 3:
+            raise ValueError(f"MQNet expects N x 3 x H x W, got {tuple(code.shape)}")
+        ph, pw = (-h) % ALIGN, (-w) % ALIGN
+        # Replicate padding: reflect needs pad < size, which fails for frames smaller than 32 pixels.
+        padded = F.pad(code, (0, pw, 0, ph), mode="replicate") if ph or pw else code
+        g = self.log2_gain(padded)[..., :h, :w]
+        linear = color.eotf_sRGB(code.clamp(0.0, 1.0))
+        top = self.max_relative if max_relative is None else max_relative
+        return (linear * torch.exp2(g.to(linear.dtype))).clamp(0.0, top)
+
+
+def mqnet(**kw) -> MQNet:
+    return MQNet(**kw)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def padded_size(h: int, w: int) -> tuple[int, int]:
+    return math.ceil(h / ALIGN) * ALIGN, math.ceil(w / ALIGN) * ALIGN

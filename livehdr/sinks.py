@@ -1,0 +1,377 @@
+"""The HDR10 video writer: operator output -> HEVC Main10 (PQ or HLG, BT.2020) in .mkv or .mp4.
+
+Two steps, so the HDR10 metadata is measured rather than guessed (docs/VIDEO.md):
+1. encode: frames are packed (pack.relative_to_yuv420p10) straight into the encoder's planes and encoded
+   into a hidden video-only file next to the output, while MaxCLL / MaxFALL are measured per frame;
+2. finish: that file is remuxed with the input's audio and subtitle packets (copied, not re-encoded) into
+   a second hidden file, every content-light-level SEI is rewritten with the measured values, and the
+   result is renamed onto the output. Nothing half-written ever carries the output's name.
+"""
+from __future__ import annotations
+
+import contextlib
+from fractions import Fraction
+import heapq
+import math
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from livehdr import hevc_sei
+from livehdr.color import ReferenceLevels
+from livehdr.errors import UserError
+from livehdr.sources import note, warn
+
+# Mastering display: P3-D65, the usual HDR10 grading display; BT.709-derived content lies inside it.
+# CIE 1931 xy, SMPTE RP 431-2 primaries with the D65 white point.
+MASTERING_PRIMARIES_P3 = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060))
+MASTERING_WHITE_D65 = (0.3127, 0.3290)
+MASTERING_MIN_NITS = 0.0001
+
+# ITU-T H.273 code points for the stream's colour fields.
+PRIMARIES_BT2020 = 9
+TRC_SMPTE2084 = 16
+TRC_ARIB_STD_B67 = 18
+MATRIX_BT2020_NCL = 9
+RANGE_LIMITED = 1
+
+CONTAINERS = {".mkv": "matroska", ".mp4": "mp4"}
+
+
+def x265_master_display(peak: float) -> str:
+    """x265's master-display string: G, B, R, white in 0.00002 units, L(max, min) in 0.0001 cd/m2."""
+    (rx, ry), (gx, gy), (bx, by) = MASTERING_PRIMARIES_P3
+    wx, wy = MASTERING_WHITE_D65
+    u = lambda v: round(v / 0.00002)  # noqa: E731
+    return (f"G({u(gx)},{u(gy)})B({u(bx)},{u(by)})R({u(rx)},{u(ry)})WP({u(wx)},{u(wy)})"
+            f"L({round(peak * 10000)},{round(MASTERING_MIN_NITS * 10000)})")
+
+
+def x265_params(levels: ReferenceLevels, hlg: bool) -> str:
+    """HDR10 signalling for libx265. max-cll is a placeholder (x265 wants it before encoding); the
+    measured value replaces it when the file is finished."""
+    transfer = "arib-std-b67" if hlg else "smpte2084"
+    placeholder = max(1, round(levels.peak))
+    return ":".join([
+        "hdr10=1", "repeat-headers=1", "colorprim=bt2020", f"transfer={transfer}", "colormatrix=bt2020nc",
+        "range=limited", f"master-display={x265_master_display(levels.peak)}",
+        f"max-cll={placeholder},{placeholder}", "log-level=error",
+    ])
+
+
+def check_output(path: str, overwrite: bool) -> str:
+    """Validate a video output path early: extension, folder, existing file. Returns the container name."""
+    from livehdr.imageio import check_writable
+
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in CONTAINERS:
+        raise UserError(f"video output must end in .mkv or .mp4: {path}")
+    check_writable(path)
+    if os.path.exists(path) and not overwrite:
+        raise UserError(f"output exists: {path} (add --overwrite to replace it)")
+    return CONTAINERS[ext]
+
+
+def _hidden_temp(path: str, tag: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    stem, ext = os.path.splitext(os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".{tag}{ext}", dir=folder)
+    os.close(fd)
+    return tmp
+
+
+def _remove(path: str | None) -> None:
+    if path:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def time_base_for(fps: float | None, source_time_base) -> Fraction:
+    """The source's own time base keeps variable-frame-rate timestamps exact; else 1 / fps."""
+    if source_time_base:
+        return Fraction(source_time_base)
+    rate = Fraction(fps or 30.0).limit_denominator(1001)
+    return 1 / rate
+
+
+class HDR10Writer:
+    """Write operator output frames as HDR10 (or HLG) HEVC; see the module docstring for the two steps."""
+
+    def __init__(self, path: str, width: int, height: int, levels: ReferenceLevels, *, fps: float | None,
+                 time_base=None, hlg: bool = False, crf: float = 18.0, preset: str = "fast",
+                 encoder: str = "auto", audio_from: str | None = None, overwrite: bool = False):
+        import av
+
+        if width % 2 or height % 2 or width < 2 or height < 2:
+            raise UserError(f"HEVC 4:2:0 needs an even picture size of at least 2x2, got {width}x{height}")
+        self.path, self.width, self.height = path, width, height
+        self.levels, self.hlg = levels, hlg
+        self.container_format = check_output(path, overwrite)
+        self.audio_from = audio_from
+        self.time_base = time_base_for(fps, time_base)
+        self.fps = fps or float(1 / self.time_base)
+        self.max_cll = 0.0
+        self.max_fall = 0.0
+        self.frames = 0
+        self.end_time: float | None = None
+        self._last_pts: int | None = None
+        self.timings: dict[str, float] = {}
+        self._av = av
+        self.video_tmp = _hidden_temp(path, "video")
+        try:
+            self.encoder_name = self._pick_encoder(encoder)
+            self._open_encoder(crf, preset)
+        except BaseException:
+            _remove(self.video_tmp)
+            raise
+
+    # ---------------------------------------------------------------------------------------------------
+    # Encoder
+    # ---------------------------------------------------------------------------------------------------
+    def _pick_encoder(self, choice: str) -> str:
+        """auto: NVENC when the GPU has an encoder; else libx265 with a one-line note."""
+        if choice == "libx265":
+            return "libx265"
+        reason = nvenc_unavailable_reason(self.width, self.height)
+        if reason is None:
+            return "hevc_nvenc"
+        if choice == "hevc_nvenc":
+            note(f"hevc_nvenc unavailable ({reason}); using libx265")
+        else:
+            note(f"no NVENC encoder ({reason}); using libx265")
+        return "libx265"
+
+    def _open_encoder(self, crf: float, preset: str) -> None:
+        av = self._av
+        try:
+            self.out = av.open(self.video_tmp, "w", format=self.container_format)
+        except av.FFmpegError as e:
+            raise UserError(f"cannot write {self.path}: {e}") from None
+        rate = Fraction(self.fps).limit_denominator(100000)
+        stream = self.out.add_stream(self.encoder_name, rate=rate)
+        stream.width, stream.height = self.width, self.height
+        stream.time_base = self.time_base
+        cc = stream.codec_context
+        cc.time_base = self.time_base
+        cc.color_primaries = PRIMARIES_BT2020
+        cc.color_trc = TRC_ARIB_STD_B67 if self.hlg else TRC_SMPTE2084
+        cc.colorspace = MATRIX_BT2020_NCL
+        cc.color_range = RANGE_LIMITED
+        if self.encoder_name == "libx265":
+            stream.pix_fmt = "yuv420p10le"
+            stream.options = {"crf": f"{crf:g}", "preset": preset, "x265-params": x265_params(self.levels, self.hlg)}
+        else:
+            stream.pix_fmt = "p010le"
+            stream.options = {"preset": "p4", "rc": "vbr", "cq": f"{max(0, min(51, round(crf))):d}",
+                              "profile": "main10"}
+        if self.container_format == "mp4":
+            cc.codec_tag = "hvc1"  # Apple players and most TVs want hvc1, not hev1
+        self.stream = stream
+        try:
+            cc.open()
+        except av.FFmpegError as e:
+            self.out.close()
+            if "preset" in str(e).lower() or "Invalid argument" in str(e):
+                raise UserError(f"{self.encoder_name} refused the settings (preset {preset!r}, crf {crf:g}): "
+                                f"{e}") from None
+            raise UserError(f"cannot open {self.encoder_name}: {e}") from None
+
+    def _new_frame(self):
+        frame = self._av.VideoFrame(self.width, self.height, self.stream.pix_fmt)
+        frame.color_primaries = PRIMARIES_BT2020
+        frame.color_trc = TRC_ARIB_STD_B67 if self.hlg else TRC_SMPTE2084
+        frame.colorspace = MATRIX_BT2020_NCL
+        frame.color_range = RANGE_LIMITED
+        return frame
+
+    def pack(self, rel: np.ndarray):
+        """Operator output -> an encoder frame (10-bit planes written in place). Returns the frame."""
+        from livehdr import pack
+
+        h, w = self.height, self.width
+        if rel.shape[:2] != (h, w):
+            raise ValueError(f"frame is {rel.shape[1]}x{rel.shape[0]}, the writer expects {w}x{h}")
+        frame = self._new_frame()
+        if self.encoder_name == "libx265":
+            planes = [_plane_u16(frame.planes[k], rows) for k, rows in ((0, h), (1, h // 2), (2, h // 2))]
+            y, u, v = planes[0][:, :w], planes[1][:, :w // 2], planes[2][:, :w // 2]
+            cll, fall = pack.relative_to_yuv420p10(rel, y, u, v, self.levels.paper_white, self.levels.peak,
+                                                   hlg=self.hlg, seed=self.frames)
+        else:  # P010: 10 bits in the high bits of 16, chroma interleaved
+            y = np.empty((h, w), np.uint16)
+            u = np.empty((h // 2, w // 2), np.uint16)
+            v = np.empty_like(u)
+            cll, fall = pack.relative_to_yuv420p10(rel, y, u, v, self.levels.paper_white, self.levels.peak,
+                                                   hlg=self.hlg, seed=self.frames)
+            _plane_u16(frame.planes[0], h)[:, :w] = y << 6
+            uv = _plane_u16(frame.planes[1], h // 2)[:, :w]
+            uv[:, 0::2] = u << 6
+            uv[:, 1::2] = v << 6
+        self.max_cll = max(self.max_cll, cll)
+        self.max_fall = max(self.max_fall, fall)
+        return frame
+
+    def write(self, rel: np.ndarray, pts: float | None, duration: float | None = None) -> None:
+        """Pack and encode one frame shown at ``pts`` seconds (None: right after the previous one)."""
+        t0 = time.perf_counter()
+        frame = self.pack(rel)
+        t1 = time.perf_counter()
+        step = 1 / (self.fps * self.time_base)
+        ticks = round(pts / self.time_base) if pts is not None else None
+        if ticks is None or (self._last_pts is not None and ticks <= self._last_pts):
+            # Encoders need strictly increasing timestamps: keep order, nudge a repeated stamp by one tick.
+            ticks = 0 if self._last_pts is None else self._last_pts + max(1, round(step) if ticks is None else 1)
+        frame.pts = ticks
+        frame.time_base = self.time_base
+        length = duration / self.time_base if duration else step
+        frame.duration = max(1, round(length))
+        self._mux(self.stream.encode(frame))
+        t2 = time.perf_counter()
+        self._last_pts = ticks
+        self.frames += 1
+        self.end_time = float((ticks + frame.duration) * self.time_base)
+        self.timings = {"pack": (t1 - t0) * 1000, "encode": (t2 - t1) * 1000}
+
+    def _mux(self, packets) -> None:
+        try:
+            self.out.mux(packets)
+        except self._av.FFmpegError as e:
+            raise UserError(f"writing {self.path} failed: {e}") from None
+
+    # ---------------------------------------------------------------------------------------------------
+    # Finish: flush, remux with audio, write the measured MaxCLL / MaxFALL
+    # ---------------------------------------------------------------------------------------------------
+    def finish(self, truncated: bool = False) -> dict:
+        """Flush the encoder and produce the output file. ``truncated``: the input was not read to its end
+        (--max-frames, Ctrl-C, a damaged file), so copied audio stops where the video stops."""
+        final_tmp = None
+        try:
+            self._mux(self.stream.encode(None))
+            self.out.close()
+            if self.frames == 0:
+                raise UserError("no frame could be decoded from the input; nothing written")
+            final_tmp = _hidden_temp(self.path, "partial")
+            copied = self._remux(final_tmp, self.end_time if truncated else None)
+            os.replace(final_tmp, self.path)
+            final_tmp = None
+        finally:
+            _remove(self.video_tmp)
+            _remove(final_tmp)
+        return {"frames": self.frames, "max_cll": self.max_cll_int, "max_fall": self.max_fall_int,
+                "copied_streams": copied, "encoder": self.encoder_name}
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.out.close()
+        _remove(self.video_tmp)
+
+    @property
+    def max_cll_int(self) -> int:
+        """CTA-861.3 MaxCLL in whole cd/m2, rounded up so that no pixel exceeds the stated value."""
+        return int(math.ceil(self.max_cll - 1e-6))
+
+    @property
+    def max_fall_int(self) -> int:
+        return int(math.ceil(self.max_fall - 1e-6))
+
+    def _remux(self, target: str, end_time: float | None) -> int:
+        av = self._av
+        cll = hevc_sei.content_light_level_payload(self.max_cll_int, self.max_fall_int)
+        insert = None
+        if self.encoder_name != "libx265":  # NVENC writes no HDR SEI through PyAV: add ours
+            mdcv = hevc_sei.mastering_display_payload(MASTERING_PRIMARIES_P3, MASTERING_WHITE_D65,
+                                                      self.levels.peak, MASTERING_MIN_NITS)
+            insert = hevc_sei.build_sei_nal([(hevc_sei.SEI_MASTERING_DISPLAY, mdcv),
+                                             (hevc_sei.SEI_CONTENT_LIGHT_LEVEL, cll)])
+        video_in = av.open(self.video_tmp)
+        audio_in = None
+        out = av.open(target, "w", format=self.container_format)
+        try:
+            vin = video_in.streams.video[0]
+            vout = out.add_stream_from_template(vin)
+            extradata, _ = hevc_sei.patch_hvcc(vin.codec_context.extradata or b"", cll)
+            vout.codec_context.extradata = extradata
+            if self.container_format == "mp4":
+                vout.codec_context.codec_tag = "hvc1"
+            length_size = hevc_sei.hvcc_length_size(extradata)
+
+            copies = {}
+            if self.audio_from is not None:
+                audio_in = av.open(self.audio_from)
+                for s in audio_in.streams:
+                    if s.type not in ("audio", "subtitle"):
+                        continue
+                    name = s.codec_context.name if s.codec_context else "?"
+                    if name not in out.supported_codecs:
+                        warn(f"{s.type} stream {s.index} ({name}) cannot go into "
+                             f"{os.path.splitext(self.path)[1]}; left out (use .mkv to keep it)")
+                        continue
+                    copies[s.index] = out.add_stream_from_template(s)
+
+            def video_packets():
+                for p in video_in.demux(vin):
+                    if p.size == 0:
+                        continue
+                    data, _ = hevc_sei.patch_sample(bytes(p), cll, insert if p.is_keyframe else None,
+                                                    length_size)
+                    q = av.Packet(data)
+                    q.pts, q.dts, q.duration, q.time_base = p.pts, p.dts, p.duration, p.time_base
+                    q.is_keyframe = p.is_keyframe
+                    yield q, vout
+
+            def other_packets():
+                if not copies:
+                    return
+                for p in audio_in.demux([audio_in.streams[i] for i in copies]):
+                    if p.size == 0 or (p.pts is None and p.dts is None):
+                        continue
+                    if end_time is not None and p.pts is not None and p.pts * p.time_base >= end_time:
+                        continue
+                    yield p, copies[p.stream.index]
+
+            def key(item):
+                p = item[0]
+                t = p.dts if p.dts is not None else p.pts
+                return float(t * p.time_base) if t is not None else 0.0
+
+            for packet, stream in heapq.merge(video_packets(), other_packets(), key=key):
+                packet.stream = stream
+                out.mux(packet)
+            return len(copies)
+        except av.FFmpegError as e:
+            raise UserError(f"writing {self.path} failed: {e}") from None
+        finally:
+            out.close()
+            video_in.close()
+            if audio_in is not None:
+                audio_in.close()
+
+
+def _plane_u16(plane, rows: int) -> np.ndarray:
+    """A PyAV plane as a writable uint16 rows x (line_size / 2) array (rows keep their padding)."""
+    return np.frombuffer(plane, dtype=np.uint16).reshape(rows, plane.line_size // 2)
+
+
+_nvenc_cache: dict[tuple[int, int], str | None] = {}
+
+
+def nvenc_unavailable_reason(width: int, height: int) -> str | None:
+    """None when hevc_nvenc opens at this size; else a short reason (no GPU, no NVENC, driver...)."""
+    import av
+
+    key = (width, height)
+    if key not in _nvenc_cache:
+        if "hevc_nvenc" not in av.codecs_available:
+            _nvenc_cache[key] = "this FFmpeg build has no hevc_nvenc"
+        else:
+            try:
+                cc = av.CodecContext.create("hevc_nvenc", "w")
+                cc.width, cc.height, cc.pix_fmt = width, height, "p010le"
+                cc.time_base = Fraction(1, 30)
+                cc.open()
+                _nvenc_cache[key] = None
+            except av.FFmpegError as e:
+                _nvenc_cache[key] = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return _nvenc_cache[key]

@@ -1,0 +1,272 @@
+"""Frame sources: video files (PyAV), the built-in demo clip, and (through capture.py) the screen.
+
+Every source delivers ``SourceFrame``s of BT.709 R'G'B' code values, full range: uint8 for 8-bit material,
+float32 in [0, 1] for deeper sources (kept from rgb48le, so 10-bit gradients survive until the operator).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import math
+import os
+import sys
+import time
+from typing import Iterator
+
+import numpy as np
+
+from livehdr.errors import UserError
+
+DEMO_WIDTH, DEMO_HEIGHT, DEMO_FPS, DEMO_SECONDS = 1280, 720, 30.0, 10.0
+
+
+@dataclass
+class SourceFrame:
+    index: int
+    pts: float | None  # seconds, presentation time as the source states it (variable frame rate kept)
+    rgb: np.ndarray  # H x W x 3: uint8, or float32 code values in [0, 1] for > 8-bit sources
+    captured_at: float  # time.perf_counter() when the frame became available
+    timings: dict = field(default_factory=dict)  # ms spent per stage for this frame ('decode', 'to_rgb')
+
+
+class Source:
+    width: int
+    height: int
+    fps: float | None = None
+    duration: float | None = None
+    frame_count: int | None = None
+    is_live: bool = False
+
+    def frames(self) -> Iterator[SourceFrame]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def seek(self, seconds: float) -> None:
+        raise UserError(f"{type(self).__name__} cannot seek")
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def warn(message: str) -> None:
+    print(f"livehdr: warning: {message}", file=sys.stderr)
+
+
+def note(message: str) -> None:
+    print(f"livehdr: note: {message}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Y'CbCr -> R'G'B' with the stream's own matrix and range
+# --------------------------------------------------------------------------------------------------------
+# AVColorSpace (ITU-T H.273 MatrixCoefficients) -> swscale's matrix names.
+_SWS_MATRIX = {
+    1: "ITU709",  # BT.709
+    4: "FCC",
+    5: "ITU601",  # BT.470BG
+    6: "SMPTE170M",  # BT.601 525
+    7: "SMPTE240M",
+    9: "BT2020",  # BT.2020 non-constant luminance
+    10: "BT2020",  # constant luminance: swscale only has the NCL matrix; the closest it offers
+}
+_RANGE_MPEG, _RANGE_JPEG = 1, 2  # AVColorRange: limited (16-235) and full
+
+
+def ycbcr_matrix(frame) -> str:
+    """The matrix a Y'CbCr frame was coded with; untagged frames follow the players' convention
+    (BT.709 for HD, BT.601 for SD), not swscale's BT.601-everywhere default."""
+    tagged = _SWS_MATRIX.get(int(frame.colorspace or 0))
+    if tagged:
+        return tagged
+    return "ITU709" if frame.height >= 720 or frame.width >= 1280 else "ITU601"
+
+
+def ycbcr_range(frame) -> str:
+    """'JPEG' (full) or 'MPEG' (limited). yuvj* formats are full range by definition."""
+    rng = int(frame.color_range or 0)
+    if rng == _RANGE_JPEG or frame.format.name.startswith("yuvj"):
+        return "JPEG"
+    return "MPEG"
+
+
+def bit_depth(frame) -> int:
+    return max(c.bits for c in frame.format.components)
+
+
+def frame_to_rgb(frame) -> np.ndarray:
+    """A decoded PyAV frame -> full-range R'G'B' (uint8, or float32 in [0, 1] above 8 bits)."""
+    deep = bit_depth(frame) > 8
+    fmt = "rgb48le" if deep else "rgb24"
+    if frame.format.name.startswith(("yuv", "nv", "p01", "p21", "y2")):
+        out = frame.reformat(format=fmt, src_colorspace=ycbcr_matrix(frame), src_color_range=ycbcr_range(frame),
+                             dst_color_range="JPEG")
+    else:  # already RGB (gbrp, rgb24, ...) or grey: no matrix involved
+        out = frame.reformat(format=fmt)
+    rgb = out.to_ndarray()
+    if deep:
+        return rgb.astype(np.float32) * np.float32(1 / 65535)
+    return rgb
+
+
+# --------------------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------------------
+def _open_input(path: str, hwaccel: str):
+    """av.open with NVDEC when asked and available; one-line errors for what is not a video."""
+    import av
+
+    if not os.path.exists(path):
+        raise UserError(f"input not found: {path}")
+    if os.path.isdir(path):
+        raise UserError(f"input is a folder, not a video: {path}")
+    if os.path.getsize(path) == 0:
+        raise UserError(f"input is empty (0 bytes): {path}")
+    if hwaccel in ("auto", "cuda"):
+        from av.codec.hwaccel import HWAccel, hwdevices_available
+
+        if "cuda" in hwdevices_available():
+            try:
+                return av.open(path, hwaccel=HWAccel("cuda", allow_software_fallback=True)), "cuda"
+            except av.FFmpegError as e:
+                if hwaccel == "cuda":
+                    note(f"NVDEC unavailable ({_one_line(e)}); decoding on the CPU")
+        elif hwaccel == "cuda":
+            note("this FFmpeg build has no CUDA decoder; decoding on the CPU")
+    try:
+        return av.open(path), "none"
+    except (av.FFmpegError, UnicodeDecodeError) as e:
+        raise UserError(f"not a media file FFmpeg can read: {path} ({_one_line(e)})") from None
+
+
+def _one_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+class FileSource(Source):
+    """Any file FFmpeg reads. Decoding uses FFmpeg's own threads; the caller iterates in its own thread."""
+
+    is_live = False
+
+    def __init__(self, path: str, hwaccel: str = "auto"):
+        import av
+
+        self.path = path
+        self.container, self.hwaccel = _open_input(path, hwaccel)
+        if not self.container.streams.video:
+            self.container.close()
+            raise UserError(f"no video stream in {path}")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        cc = self.stream.codec_context
+        self.width, self.height = int(cc.width), int(cc.height)
+        if self.width <= 0 or self.height <= 0:
+            self.container.close()
+            raise UserError(f"video stream of {path} has no picture size (damaged file?)")
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.fps = float(rate) if rate else None
+        self.time_base = self.stream.time_base
+        if self.stream.duration is not None and self.time_base:
+            self.duration = float(self.stream.duration * self.time_base)
+        elif self.container.duration is not None:
+            self.duration = self.container.duration / 1e6
+        else:
+            self.duration = None
+        self.frame_count = int(self.stream.frames) or None
+        if self.frame_count is None and self.duration and self.fps:
+            self.frame_count = max(1, round(self.duration * self.fps))
+        self.start_time = float(self.stream.start_time * self.time_base) if self.stream.start_time else 0.0
+        self._seek_to: float | None = None
+        self._av = av
+        self.truncated = False
+
+    def frames(self) -> Iterator[SourceFrame]:
+        av = self._av
+        index = 0
+        demux = self.container.demux(self.stream)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                packet = next(demux)
+                decoded = packet.decode()
+            except StopIteration:
+                return
+            except (av.FFmpegError, EOFError) as e:
+                # A damaged or truncated file: keep what decoded, say so once, end cleanly.
+                self.truncated = True
+                warn(f"{os.path.basename(self.path)} is damaged or truncated after frame {index} "
+                     f"({_one_line(e)}); converting the decodable part")
+                return
+            t_decode = (time.perf_counter() - t0) * 1000
+            for frame in decoded:
+                pts = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+                if self._seek_to is not None:
+                    if pts is not None and pts < self._seek_to - 1e-6:
+                        continue  # decoding up from the keyframe before the seek target
+                    self._seek_to = None
+                t1 = time.perf_counter()
+                rgb = frame_to_rgb(frame)
+                t2 = time.perf_counter()
+                yield SourceFrame(index, pts, rgb, t2, {"decode": t_decode, "to_rgb": (t2 - t1) * 1000})
+                t_decode = 0.0  # one packet's decode cost is charged to its first frame only
+                index += 1
+
+    def seek(self, seconds: float) -> None:
+        """Jump to ``seconds`` (from the start of the file); the next frames() restarts from there."""
+        seconds = max(0.0, float(seconds))
+        if self.duration:
+            seconds = min(seconds, max(0.0, self.duration - 1e-3))
+        target = self.start_time + seconds
+        self.container.seek(int(target / self.time_base), stream=self.stream, backward=True, any_frame=False)
+        self.stream.codec_context.flush_buffers()
+        self._seek_to = target
+
+    def close(self) -> None:
+        self.container.close()
+
+
+# --------------------------------------------------------------------------------------------------------
+# The built-in demo clip
+# --------------------------------------------------------------------------------------------------------
+class DemoSource(Source):
+    """A procedurally rendered, game-like clip (livehdr.scenes) that needs no files."""
+
+    is_live = False
+
+    def __init__(self, width: int = DEMO_WIDTH, height: int = DEMO_HEIGHT, fps: float = DEMO_FPS,
+                 seconds: float = DEMO_SECONDS):
+        self.width, self.height, self.fps = int(width), int(height), float(fps)
+        self.frame_count = int(round(seconds * fps))
+        self.duration = self.frame_count / self.fps
+        self.time_base = None  # pts are exact multiples of 1 / fps
+        self._start = 0
+
+    def frames(self) -> Iterator[SourceFrame]:
+        from livehdr import scenes
+
+        index = self._start
+        while index < self.frame_count:
+            t = index / self.fps
+            t0 = time.perf_counter()
+            rgb = np.asarray(scenes.demo_frame_sdr(t, self.width, self.height), dtype=np.uint8)
+            t1 = time.perf_counter()
+            yield SourceFrame(index, t, rgb, t1, {"decode": (t1 - t0) * 1000, "to_rgb": 0.0})
+            index += 1
+
+    def seek(self, seconds: float) -> None:
+        self._start = min(max(0, int(round(seconds * self.fps))), max(0, self.frame_count - 1))
+
+
+def open_source(spec: str, args=None) -> Source:
+    """'demo' -> DemoSource, 'screen[:...]' -> capture.open_screen_source, anything else -> FileSource."""
+    if spec == "demo":
+        return DemoSource()
+    if spec == "screen" or spec.startswith("screen:"):
+        from livehdr.capture import open_screen_source
+
+        return open_screen_source(spec)
+    return FileSource(spec, hwaccel=getattr(args, "hwaccel", "auto") or "auto")

@@ -1,0 +1,70 @@
+"""python -m livehdr.train --data DIR [DIR...] --out models/NAME [options]"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from livehdr.errors import UserError
+
+
+def positive_int(s: str) -> int:
+    v = int(s)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {s}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m livehdr.train",
+        description="Train MQNet on folders of HDR images (.exr/.hdr) plus synthetic scenes. One image "
+        "(courtyard if present) is held out for validation and never trained on.")
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders or files of HDR images")
+    p.add_argument("--out", required=True, metavar="models/NAME",
+                   help="output stem: writes NAME.safetensors, NAME.json (card), NAME.ckpt.safetensors")
+    p.add_argument("--epochs", type=positive_int, default=30)
+    p.add_argument("--steps-per-epoch", type=positive_int, default=200)
+    p.add_argument("--crop", type=positive_int, default=128, help="training patch size (pixels)")
+    p.add_argument("--batch", type=positive_int, default=8)
+    p.add_argument("--width", type=float, default=0.35, help="MobileNetV2 width multiplier")
+    p.add_argument("--attention", choices=("ca", "sa", "csa", "none"), default="ca")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--synthetic-fraction", type=float, default=0.3,
+                   help="share of patches from livehdr.scenes renders (0 = real HDR only)")
+    p.add_argument("--val", nargs="*", default=None, metavar="NAME",
+                   help="image names (file stems) held out for validation (default: courtyard)")
+    p.add_argument("--val-cases", type=positive_int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=positive_int, default=2)
+    p.add_argument("--resume", action="store_true", help="continue from NAME.ckpt.safetensors")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from livehdr.train.loop import TrainConfig, train
+
+        if not 0.0 <= args.synthetic_fraction <= 1.0:
+            raise UserError(f"--synthetic-fraction {args.synthetic_fraction:g} is outside 0..1")
+        if args.crop < 32 or args.crop % 32:
+            raise UserError(f"--crop {args.crop}: use a multiple of 32 (the network works at 1/32)")
+        if not 0.05 <= args.width <= 2.0:
+            raise UserError(f"--width {args.width:g} is outside 0.05..2")
+        cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                          crop=args.crop, batch=args.batch, width=args.width, attention=args.attention, lr=args.lr,
+                          synthetic_fraction=args.synthetic_fraction, val=args.val or [], val_cases=args.val_cases,
+                          seed=args.seed, resume=args.resume, threads=args.threads, quiet=args.quiet)
+        train(cfg)
+    except UserError as e:
+        print(f"livehdr.train: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("livehdr.train: interrupted (resume with --resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""The training loss (documented in docs/MODEL.md).
+
+    loss = mean |PU21(203 o) - PU21(203 t)| / 256  +  lambda_h * mean( w * |log2(o + eps) - log2(t + eps)| )
+
+- The first term is L1 in PU21 units on absolute nits (paper white 203 cd/m2), per channel: the same
+  perceptual space the evaluation's PU21-PSNR uses, scaled so that 0..100 cd/m2 spans about 1.
+- The second term is L1 on log2 light, weighted towards highlights: w = 1 + 4 s, where s ramps from 0 to 1
+  as the brightest input channel goes from code 0.8 to 1.0 (the tone curves' shoulder and the clipped
+  pixels). It gives clipped regions, which are few pixels but the whole point of ITM, their own gradient.
+"""
+from __future__ import annotations
+
+import torch
+
+from livehdr import color
+from livehdr.metrics import pu21_encode
+
+PU21_SCALE = 256.0  # PU21(100 cd/m2) ~ 256
+LOG_EPS = 1e-3  # relative units: 0.2 cd/m2, below it log errors are not worth chasing
+HIGHLIGHT_WEIGHT = 4.0
+
+
+def highlight_weight(code: torch.Tensor) -> torch.Tensor:
+    s = ((code.amax(dim=1, keepdim=True) - 0.8) / 0.2).clamp(0.0, 1.0)
+    return 1.0 + HIGHLIGHT_WEIGHT * s * s * (3 - 2 * s)  # smoothstep
+
+
+def itm_loss(pred: torch.Tensor, target: torch.Tensor, code: torch.Tensor, lambda_h: float = 0.5,
+             paper_white: float = color.PAPER_WHITE_BT2408) -> tuple[torch.Tensor, dict]:
+    """pred/target: N x 3 x H x W relative linear light; code: the SDR input. Returns (loss, parts)."""
+    pu = (pu21_encode(pred * paper_white) - pu21_encode(target * paper_white)).abs().mean() / PU21_SCALE
+    log_err = (torch.log2(pred + LOG_EPS) - torch.log2(target + LOG_EPS)).abs()
+    hl = (highlight_weight(code) * log_err).mean()
+    loss = pu + lambda_h * hl
+    return loss, {"pu21_l1": float(pu.detach()), "log2_hl": float(hl.detach())}

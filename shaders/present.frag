@@ -1,0 +1,182 @@
+#version 330 core
+// The live window's one pass: comparison layout -> view -> output encoding (PQ or SDR preview).
+// The maths mirrors livehdr/color.py exactly (tests read the framebuffer back and compare):
+//   relative linear BT.709 -> x paper white -> BT.709->BT.2020 (BT.2087) -> roll-off -> PQ (ST 2084).
+
+uniform sampler2D u_hdr;      // operator output: linear BT.709, relative to paper white (RGB32F)
+uniform sampler2D u_sdr;      // the SDR input: code values in [0, 1]
+uniform sampler2D u_overlay;  // HUD / legend labels: RGBA8, sRGB colours, row 0 at the top, window-sized
+
+uniform vec4 u_rect;          // picture area in window pixels (x, y from the bottom-left, w, h)
+uniform vec2 u_window;        // window (framebuffer) size in pixels
+uniform int u_view;           // 0 hdr, 1 sdr, 2 split, 3 heatmap, 4 diff
+uniform int u_layout;         // 0 wipe, 1 side by side
+uniform int u_mode;           // 0 pq (HDR10 code values), 1 sdr (tone-mapped preview)
+uniform float u_divider;      // wipe position, 0..1 of the picture width
+uniform bool u_swap;          // false: SDR input left / expansion right
+uniform float u_paper_white;  // cd/m2
+uniform float u_peak;         // cd/m2
+uniform int u_input_gamma;    // 0 sRGB, 1 gamma 2.2, 2 gamma 2.4
+uniform float u_dither;       // noise amplitude in output code units (1/1023 for 10 bits; 0 = off)
+uniform vec4 u_legend;        // heatmap legend bar in window pixels (x, y, w, h); w = 0: none
+
+out vec4 frag_color;
+
+// ---- transfer functions (same constants and clauses as color.py) -----------------------------------
+// IEC 61966-2-1:1999 clause 5.2
+vec3 eotf_sRGB(vec3 V) {
+    return mix(V / 12.92, pow(max((V + 0.055) / 1.055, 0.0), vec3(2.4)), greaterThan(V, vec3(0.04045)));
+}
+
+// IEC 61966-2-1:1999 clause 5.3
+vec3 eotf_inverse_sRGB(vec3 L) {
+    vec3 hi = 1.055 * pow(max(L, vec3(0.0031308)), vec3(1.0 / 2.4)) - 0.055;
+    return mix(L * 12.92, hi, greaterThan(L, vec3(0.0031308)));
+}
+
+vec3 eotf_input(vec3 V) {
+    if (u_input_gamma == 1) return pow(max(V, 0.0), vec3(2.2));
+    if (u_input_gamma == 2) return pow(max(V, 0.0), vec3(2.4));
+    return eotf_sRGB(V);
+}
+
+// SMPTE ST 2084:2014 clause 5.3 (inverse EOTF), cd/m2 -> code value
+const float PQ_M1 = 2610.0 / 16384.0;
+const float PQ_M2 = 2523.0 / 4096.0 * 128.0;
+const float PQ_C1 = 3424.0 / 4096.0;
+const float PQ_C2 = 2413.0 / 4096.0 * 32.0;
+const float PQ_C3 = 2392.0 / 4096.0 * 32.0;
+vec3 eotf_inverse_ST2084(vec3 nits) {
+    vec3 Ym = pow(clamp(nits / 10000.0, 0.0, 1.0), vec3(PQ_M1));
+    return pow((PQ_C1 + PQ_C2 * Ym) / (1.0 + PQ_C3 * Ym), vec3(PQ_M2));
+}
+
+// ITU-R BT.2087-0 clause 2 (columns of GLSL's mat3 are the matrix's columns)
+const mat3 BT709_TO_BT2020 = mat3(0.6274039, 0.0690973, 0.0163914,
+                                  0.3292830, 0.9195404, 0.0880133,
+                                  0.0433131, 0.0113623, 0.8955953);
+
+// color.rolloff_highlights: identity below 0.75 peak, then k + (P-k)(1 - exp(-(x-k)/(P-k)))
+vec3 rolloff_highlights(vec3 x) {
+    float k = 0.75 * u_peak;
+    float span = u_peak - k;
+    vec3 shoulder = k + span * (1.0 - exp(-max(x - k, 0.0) / span));
+    return mix(x, shoulder, greaterThan(x, vec3(k)));
+}
+
+// color.encode_PQ_BT2020
+vec3 encode_PQ_BT2020(vec3 rel) {
+    vec3 nits = max(BT709_TO_BT2020 * (max(rel, 0.0) * u_paper_white), 0.0);
+    return eotf_inverse_ST2084(rolloff_highlights(nits));
+}
+
+// color.tonemap_preview_SDR: extended Reinhard with white at the headroom, then sRGB
+vec3 tonemap_preview_SDR(vec3 rel) {
+    vec3 x = max(rel, 0.0);
+    float w = max(u_peak / u_paper_white, 1.0 + 1e-6);
+    vec3 y = clamp(x * (1.0 + x / (w * w)) / (1.0 + x), 0.0, 1.0);
+    return eotf_inverse_sRGB(y);
+}
+
+// Picture light (relative linear BT.709) -> the window's code values.
+vec3 encode_output(vec3 rel) {
+    return u_mode == 0 ? encode_PQ_BT2020(rel) : tonemap_preview_SDR(rel);
+}
+
+// Graphics (heatmap colours, HUD, divider) are sRGB code values: shown as-is on an SDR screen,
+// at paper white on an HDR one (BT.2408's graphics white).
+vec3 encode_graphics(vec3 code) {
+    return u_mode == 0 ? encode_PQ_BT2020(eotf_sRGB(code)) : code;
+}
+
+// ---- heatmap ---------------------------------------------------------------------------------------
+// False colour by absolute luminance: one colour per decade, linear in log10(nits) between them:
+// 0.01 black, 0.1 purple, 1 blue, 10 cyan, 100 green, 1000 yellow, 10000 red. Light above the
+// display peak (it will be rolled off) is zebra-striped magenta.
+vec3 heat_palette(float nits) {
+    const vec3 stops[7] = vec3[7](vec3(0.0, 0.0, 0.0), vec3(0.25, 0.0, 0.5), vec3(0.0, 0.0, 1.0),
+                                  vec3(0.0, 1.0, 1.0), vec3(0.0, 1.0, 0.0), vec3(1.0, 1.0, 0.0),
+                                  vec3(1.0, 0.0, 0.0));
+    float t = clamp(log(max(nits, 1e-6)) / log(10.0) + 2.0, 0.0, 6.0);
+    int i = min(int(floor(t)), 5);
+    return mix(stops[i], stops[i + 1], t - float(i));
+}
+
+const vec3 CLIP_COLOUR = vec3(1.0, 0.0, 1.0);
+
+vec3 heatmap(vec3 rel, vec2 frag) {
+    vec3 nits709 = max(rel, 0.0) * u_paper_white;
+    float Y = dot(nits709, vec3(0.2126, 0.7152, 0.0722));  // BT.709-6 item 3.2
+    vec3 nits2020 = BT709_TO_BT2020 * nits709;
+    bool clipped = max(nits2020.r, max(nits2020.g, nits2020.b)) > u_peak;
+    if (clipped && mod(floor((frag.x + frag.y) / 6.0), 2.0) < 1.0) return CLIP_COLOUR;
+    return heat_palette(Y);
+}
+
+// ---- difference view -------------------------------------------------------------------------------
+// Expansion gain in stops, log2(Y_hdr / Y_sdr): red where the operator brightened, blue where it
+// darkened, black where both agree; full colour at +-4 stops.
+vec3 difference(vec3 rel_hdr, vec3 rel_sdr) {
+    vec3 w = vec3(0.2126, 0.7152, 0.0722);
+    float stops = log2((dot(max(rel_hdr, 0.0), w) + 1e-4) / (dot(max(rel_sdr, 0.0), w) + 1e-4));
+    float a = clamp(abs(stops) / 4.0, 0.0, 1.0);
+    return stops >= 0.0 ? vec3(a, 0.0, 0.0) : vec3(0.0, 0.0, a);
+}
+
+// ---- sampling --------------------------------------------------------------------------------------
+// Frames are uploaded top row first, so the texture's t axis points down the picture.
+vec3 sample_hdr(vec2 uv) { return texture(u_hdr, vec2(uv.x, 1.0 - uv.y)).rgb; }
+vec3 sample_sdr_relative(vec2 uv) { return eotf_input(texture(u_sdr, vec2(uv.x, 1.0 - uv.y)).rgb); }
+
+// Interleaved gradient noise: cheap, stable per pixel, no texture needed.
+float noise(vec2 p) { return fract(52.9829189 * fract(dot(p, vec2(0.06711056, 0.00583715)))); }
+
+void main() {
+    vec2 frag = gl_FragCoord.xy;
+    vec2 p = (frag - u_rect.xy) / u_rect.zw;
+    vec3 code = vec3(0.0);
+    bool inside = all(greaterThanEqual(p, vec2(0.0))) && all(lessThan(p, vec2(1.0)));
+
+    if (inside) {
+        if (u_view == 0) {
+            code = encode_output(sample_hdr(p));
+        } else if (u_view == 1) {
+            code = encode_output(sample_sdr_relative(p));
+        } else if (u_view == 3) {
+            code = encode_graphics(heatmap(sample_hdr(p), frag));
+        } else if (u_view == 4) {
+            code = encode_graphics(difference(sample_hdr(p), sample_sdr_relative(p)));
+        } else {
+            // split: A = SDR input, B = expansion (swapped on request)
+            bool left;
+            vec2 uv = p;
+            if (u_layout == 1) {
+                left = p.x < 0.5;
+                uv.x = left ? p.x * 2.0 : (p.x - 0.5) * 2.0;
+            } else {
+                left = p.x < u_divider;
+            }
+            bool show_sdr = left != u_swap;
+            code = encode_output(show_sdr ? sample_sdr_relative(uv) : sample_hdr(uv));
+            float divider_x = u_layout == 1 ? 0.5 : u_divider;
+            if (abs(frag.x - (u_rect.x + divider_x * u_rect.z)) < 1.0) code = encode_graphics(vec3(0.8));
+        }
+    }
+
+    // Heatmap legend: the palette from 0.01 to 10000 cd/m2, bottom to top, plus a clip swatch above.
+    if (u_legend.z > 0.0) {
+        vec2 q = (frag - u_legend.xy) / u_legend.zw;
+        if (q.x >= 0.0 && q.x < 1.0 && q.y >= 0.0 && q.y < 1.0) {
+            code = encode_graphics(heat_palette(pow(10.0, q.y * 6.0 - 2.0)));
+        } else if (q.x >= 0.0 && q.x < 1.0 && q.y >= 1.04 && q.y < 1.1) {
+            code = encode_graphics(CLIP_COLOUR);
+        }
+    }
+
+    vec4 ov = texelFetch(u_overlay, ivec2(int(frag.x), int(u_window.y) - 1 - int(frag.y)), 0);
+    if (ov.a > 0.0) code = mix(code, encode_graphics(ov.rgb), ov.a);
+
+    // Dither before the framebuffer's 10-bit quantisation: no banding in smooth HDR gradients.
+    code += (noise(frag) - 0.5) * u_dither;
+    frag_color = vec4(clamp(code, 0.0, 1.0), 1.0);
+}
