@@ -8,7 +8,8 @@ Backends:
 
 Low latency: a frame is grabbed only when the consumer asks for the next one (a generator), so nothing
 queues here; the pipeline keeps at most one frame in flight and drops stale ones. ``captured_at`` is the
-``time.perf_counter()`` just before the grab, so the window can show the capture->present latency.
+``time.perf_counter()`` when the grab started (the moment the pixels are read), so the latency the
+window shows includes the grab itself.
 
 Monitor numbers follow mss: ``screen:0`` is all monitors together, ``screen:1`` the first (= ``screen``).
 """
@@ -19,25 +20,13 @@ import ctypes.util
 import os
 import sys
 import time
-from collections import namedtuple
 
 import numpy as np
 
 from livehdr.errors import UserError
+from livehdr.sources import Source, SourceFrame
 
 CAPTURE_FPS = 60.0  # upper bound on the grab rate: no point grabbing faster than a desktop refreshes
-
-# Same fields as livehdr.sources.SourceFrame (used when sources.py is importable, see _frame_type).
-_FallbackFrame = namedtuple("SourceFrame", "index pts rgb captured_at")
-
-
-def _frame_type():
-    try:
-        from livehdr.sources import SourceFrame
-    except ImportError:
-        return _FallbackFrame
-    return SourceFrame
-
 
 # --------------------------------------------------------------------------------------------------------
 # Spec parsing
@@ -256,7 +245,7 @@ def _one_line(e: Exception) -> str:
 # --------------------------------------------------------------------------------------------------------
 # The Source
 # --------------------------------------------------------------------------------------------------------
-class ScreenSource:
+class ScreenSource(Source):
     """A live source: ``frames()`` grabs one frame per request, paced to at most ``fps``."""
 
     is_live = True
@@ -270,7 +259,6 @@ class ScreenSource:
         self._closed = False
 
     def frames(self):
-        make = _frame_type()
         period = 1.0 / self.fps
         start = time.perf_counter()
         index = 0
@@ -279,9 +267,11 @@ class ScreenSource:
             now = time.perf_counter()
             if now < next_due:
                 time.sleep(next_due - now)
-            captured_at = time.perf_counter()
+            t0 = time.perf_counter()
             rgb = self.grabber.grab()
-            yield make(index=index, pts=captured_at - start, rgb=rgb, captured_at=captured_at)
+            t1 = time.perf_counter()
+            yield SourceFrame(index=index, pts=t0 - start, rgb=rgb, captured_at=t0,
+                              timings={"capture": (t1 - t0) * 1000}, duration=period)
             index += 1
             # Never catch up on missed slots: a late consumer gets a fresh grab, not a burst.
             next_due = max(next_due + period, time.perf_counter())

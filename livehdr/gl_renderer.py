@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from livehdr import color
 from livehdr.errors import UserError
 
 SHADER_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shaders")
@@ -36,6 +37,7 @@ class ViewState:
     peak: float = 1000.0
     input_gamma: str = "srgb"
     dither: float = DITHER_10BIT
+    source_peak: float | None = None  # brightest the frames can be (the operator's peak); None = peak
 
 
 def fit_rect(win_w: int, win_h: int, content_w: int, content_h: int) -> tuple[int, int, int, int]:
@@ -174,6 +176,9 @@ class Renderer:
         self._set("u_swap", bool(state.swap))
         self._set("u_paper_white", float(state.paper_white))
         self._set("u_peak", float(state.peak))
+        self._set("u_rolloff_knee", float(color.rolloff_knee(state.peak)))
+        source_peak = state.peak if state.source_peak is None else state.source_peak
+        self._set("u_rolloff_a", float(color.rolloff_slope(state.peak, source_peak)))
         self._set("u_input_gamma", INPUT_GAMMAS.index(state.input_gamma))
         self._set("u_dither", float(state.dither))
         legend = legend_rect(rect, win_h) if (with_legend and state.view == "heatmap") else (0, 0, 0, 0)

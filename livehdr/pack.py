@@ -27,15 +27,37 @@ TRANSFER_PQ = 0
 TRANSFER_HLG = 1
 
 
-@numba.njit(cache=True, inline="always")
+# Transcendental pow() per channel dominated the kernels (two per PQ value). Both curves are instead read
+# from 4097-entry tables indexed by the 8th (PQ) or 4th (sRGB) root, three or two hardware square roots:
+# in that domain the curves are smooth, and linear interpolation stays within 1e-4 of a 10-bit code value.
+_LUT_SIZE = 4096
+_LUT_T = np.linspace(0.0, 1.0, _LUT_SIZE + 1)
+_PQ_LUT = color.eotf_inverse_ST2084(_LUT_T**8 * color.PQ_PEAK).astype(np.float64)
+_SRGB_LUT = color.eotf_inverse_sRGB(_LUT_T**4).astype(np.float64)
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _lut(table, t):
+    x = min(max(t, 0.0), 1.0) * _LUT_SIZE
+    i = min(int(x), _LUT_SIZE - 1)
+    f = x - i
+    return table[i] * (1.0 - f) + table[i + 1] * f
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
 def _pq(nits):
-    """SMPTE ST 2084 inverse EOTF (clause 5.3), scalar."""
+    """SMPTE ST 2084 inverse EOTF (clause 5.3), scalar, via the 8th-root table."""
     y = min(max(nits * 1e-4, 0.0), 1.0)
-    ym = y ** color.PQ_M1
-    return ((color.PQ_C1 + color.PQ_C2 * ym) / (1.0 + color.PQ_C3 * ym)) ** color.PQ_M2
+    return _lut(_PQ_LUT, math.sqrt(math.sqrt(math.sqrt(y))))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _srgb(linear):
+    """IEC 61966-2-1 inverse EOTF, scalar, via the 4th-root table."""
+    return _lut(_SRGB_LUT, math.sqrt(math.sqrt(min(max(linear, 0.0), 1.0))))
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
 def _hlg(e):
     """ITU-R BT.2100-2 Table 5 HLG OETF, scalar."""
     e = max(e, 0.0)
@@ -44,7 +66,7 @@ def _hlg(e):
     return color.HLG_A * math.log(12.0 * e - color.HLG_B) + color.HLG_C
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=True)
 def _rolloff(x, peak, knee, slope):
     """color.rolloff_highlights, scalar."""
     if x <= knee:
@@ -53,7 +75,7 @@ def _rolloff(x, peak, knee, slope):
     return min(knee + d / (1.0 + slope * d), peak)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=True)
 def _dither(x, y, c, seed):
     """Triangular dither in (-1, 1) LSB from an integer hash of (x, y, channel, seed)."""
     h = (x * 73856093) ^ (y * 19349663) ^ (c * 83492791) ^ (seed * 2654435761)
@@ -64,7 +86,7 @@ def _dither(x, y, c, seed):
     return a - b
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=True)
 def _encode_pixel(r, g, b, paper_white, peak, knee, slope, transfer, gamma_hlg):
     """Relative BT.709 -> non-linear BT.2020 R'G'B' in [0, 1]; also returns the rolled-off max(R,G,B) nits."""
     r = max(r, 0.0) * paper_white
@@ -85,7 +107,7 @@ def _encode_pixel(r, g, b, paper_white, peak, knee, slope, transfer, gamma_hlg):
     return _hlg(r2 * s), _hlg(g2 * s), _hlg(b2 * s), light
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath=True)
 def _yuv420p10_kernel(rel, y_out, u_out, v_out, paper_white, peak, knee, slope, transfer, gamma_hlg, dither,
                       seed):
     h2 = rel.shape[0] // 2
@@ -145,17 +167,21 @@ def relative_to_yuv420p10(rel: np.ndarray, y: np.ndarray, u: np.ndarray, v: np.n
     return float(mx), float(avg)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _preview_curve(x, headroom):
+    """color.tonemap_preview_SDR's extended Reinhard, scalar."""
+    x = max(x, 0.0)
+    return min(max(x * (1.0 + x / (headroom * headroom)) / (1.0 + x), 0.0), 1.0)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True)
 def _rgb10a2_kernel(rel, out, paper_white, peak, knee, slope, sdr_preview, headroom):
     for yy in numba.prange(rel.shape[0]):
         for xx in range(rel.shape[1]):
             if sdr_preview:
-                code = np.empty(3, dtype=np.float64)
-                for c in range(3):
-                    x = max(rel[yy, xx, c], 0.0)
-                    t = min(max(x * (1.0 + x / (headroom * headroom)) / (1.0 + x), 0.0), 1.0)
-                    code[c] = t * 12.92 if t <= 0.0031308 else 1.055 * t ** (1 / 2.4) - 0.055
-                rp, gp, bp = code[0], code[1], code[2]
+                rp = _srgb(_preview_curve(rel[yy, xx, 0], headroom))
+                gp = _srgb(_preview_curve(rel[yy, xx, 1], headroom))
+                bp = _srgb(_preview_curve(rel[yy, xx, 2], headroom))
             else:
                 rp, gp, bp, _ = _encode_pixel(rel[yy, xx, 0], rel[yy, xx, 1], rel[yy, xx, 2],
                                               paper_white, peak, knee, slope, TRANSFER_PQ, 1.2)
@@ -183,7 +209,7 @@ def relative_to_rgb10a2(rel: np.ndarray, paper_white: float, peak: float, mode: 
     return out
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath=True)
 def _pq_kernel(nits, out):
     flat_in = nits.ravel()
     flat_out = out.ravel()

@@ -160,9 +160,10 @@ class _Sky:
         self.cos_disk_out = math.cos(math.radians(0.9))  # a game-sized sun: ~1.8 degrees across
         self.cos_disk_in = math.cos(math.radians(0.7))
         self.glow_tight = 0.02 * p.sun_intensity ** 0.75 * (0.15 if p.night else 1.0)
+        self.glow_wide = 0.0 if p.night else (0.6 if p.kind == "sunset" else 0.3)
         self.fog = np.asarray(p.fog_color if p.fog_color is not None else p.sky_horizon, np.float32)
 
-    def radiance(self, dx, dy, dz, sun_disk=True, ground_below=True):
+    def radiance(self, dx, dy, dz, sun_disk=True, ground_below=True, return_cos=False):
         """Sky radiance for normalised world directions (any broadcastable arrays) -> (..., 3)."""
         p = self.p
         up = np.clip(dy, 0.0, 1.0)
@@ -170,9 +171,8 @@ class _Sky:
         col = self.hor + (self.zen - self.hor) * g
         cosg = dx * self.sun[0] + dy * self.sun[1] + dz * self.sun[2]
         m = cosg - 1.0
-        glow = self.glow_tight * np.exp(m * 900.0) + (0.6 if not p.night else 0.05) * np.exp(m * 6.0) * \
-            (1.0 if p.kind != "sunset" else 1.8)
-        col = col + glow[..., None] * self.sun_col
+        glow = self.glow_tight * np.exp(m * 900.0) + self.glow_wide * np.exp(m * 12.0)
+        col += glow[..., None] * self.sun_col
         if sun_disk and p.sun_intensity > 0:
             disk = np.clip((cosg - self.cos_disk_out) / (self.cos_disk_in - self.cos_disk_out), 0.0, 1.0)
             col = col + (p.sun_intensity * disk)[..., None] * self.sun_col
@@ -181,7 +181,12 @@ class _Sky:
             ground = np.asarray(p.ground_color, np.float32) * (
                 p.sun_illuminance * max(self.sun[1], 0.0) + p.ambient)
             col = col * (1 - below) + ground * below
-        return col
+        return (col, cosg) if return_cos else col
+
+
+def _upsample2(a, shape):
+    """Nearest-neighbour x2 upsampling cropped to ``shape`` (for smooth fields computed at half res)."""
+    return np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)[: shape[0], : shape[1]]
 
 
 def _value_noise_2d(x, z, seed):
@@ -259,7 +264,10 @@ def _fog_blend(col, dist, sky, p, cos_sun_h=None):
     fog = sky.fog
     if cos_sun_h is not None and not p.night:
         fog = fog + (0.5 * np.exp((cos_sun_h - 1.0) * 4.0))[..., None] * sky.sun_col
-    return col * T + fog * (1 - T)
+    col = col - fog  # col may be a fresh temporary or the caller's buffer; never modify shared inputs
+    col *= T
+    col += fog
+    return col
 
 
 def _render_sky(out, cam, sky, p, t):
@@ -269,8 +277,7 @@ def _render_sky(out, cam, sky, p, t):
     u, v = cam.u, cam.v[:n]
     inv = 1.0 / np.sqrt(1.0 + u[None, :] ** 2 + v[:, None] ** 2)
     dx, dy, dz = cam.dx[None, :] * inv, v[:, None] * inv, cam.dz[None, :] * inv
-    col = sky.radiance(dx, dy, dz, sun_disk=False, ground_below=False)
-    cosg = dx * sky.sun[0] + dy * sky.sun[1] + dz * sky.sun[2]
+    col, cosg = sky.radiance(dx, dy, dz, sun_disk=False, ground_below=False, return_cos=True)
     # Stars and moon before clouds, so clouds cover them.
     if p.stars:
         _render_stars(col, cam, p)
@@ -283,17 +290,19 @@ def _render_sky(out, cam, sky, p, t):
     cover = np.zeros_like(dy)
     if p.clouds > 0:
         # A cloud layer 1.5 km up: its hit point per row is 1500 / v, so it moves with parallax as we pan.
-        s = (1500.0 / np.maximum(v, 1e-3))[:, None]
-        wx, wz = cam.cx + s * cam.dx[None, :], s * cam.dz[None, :] + 40.0 * t
-        nse = _value_noise_2d(wx * 0.0012, wz * 0.0012, p.seed + 7)
+        # Soft shapes: evaluate at half resolution and repeat (a quarter of the work).
+        s = (1500.0 / np.maximum(v[::2], 1e-3))[:, None]
+        wx, wz = cam.cx + s * cam.dx[None, ::2], s * cam.dz[None, ::2] + 40.0 * t
+        nse = _upsample2(_value_noise_2d(wx * 0.0012, wz * 0.0012, p.seed + 7), dy.shape)
         cover = np.clip((nse + (p.clouds - 0.55) * 1.6) * 2.5, 0.0, 1.0) * np.clip(v * 12.0, 0.0, 1.0)[:, None]
-        sil = np.exp((cosg - 1.0) * 30.0)  # silver lining around the sun
+        sil = np.exp((cosg - 1.0) * 25.0)  # silver lining around the sun
         if p.night:
             lit = 0.02 + 0.03 * cover
             cloud = lit[..., None] * np.float32([0.6, 0.55, 0.5])
         else:
-            lit = (0.35 + 0.55 * (1 - cover)) * (sky.p.sun_illuminance * (0.6 + 0.8 * sil) + p.ambient * 0.8)
-            cloud = lit[..., None] * (0.6 * sky.sun_col + 0.4 * sky.hor)
+            # Thin cloud edges glow, thick cores are greyer; clouds in front of the sun light up.
+            lit = (0.7 + 0.5 * (1 - cover)) * (sky.p.sun_illuminance * (0.5 + 3.0 * sil) + p.ambient * 1.5)
+            cloud = lit[..., None] * (0.55 * sky.sun_col + 0.45 * np.float32([0.9, 0.92, 1.0]))
         c = cover[..., None]
         col = col * (1 - c) + cloud * c
     if p.sun_intensity > 0:
@@ -330,8 +339,10 @@ def _render_mountains(col, cam, sky, p):
     for k, a in zip((2, 3, 5, 9, 17, 31), (0.35, 0.3, 0.2, 0.12, 0.06, 0.03)):
         ridge += 0.05 * a * np.sin(k * az + rng.uniform(0, 6.3))
     ridge = np.maximum(ridge, 0.004)
-    v = cam.v[: col.shape[0]]
     thr = ridge * np.sqrt(1 + cam.u ** 2)  # tan(elevation) -> v at that column
+    r0 = int(np.searchsorted(-cam.v[: col.shape[0]], -thr.max()))  # only rows the ridge can reach
+    col = col[r0:]
+    v = cam.v[r0: r0 + col.shape[0]]
     mask = v[:, None] < thr[None, :]
     slope = np.gradient(ridge) / max(np.gradient(az).mean(), 1e-6)
     shade = np.clip(0.55 + 0.9 * (slope * math.sin(math.atan2(sky.sun[0], sky.sun[2]) - 0.0)), 0.2, 1.4)
@@ -343,7 +354,7 @@ def _render_mountains(col, cam, sky, p):
         mcol = mcol * 0.0 + np.float32([0.004, 0.005, 0.009])
         aerial = 0.2
     mcol = mcol * (1 - aerial) + sky.fog * aerial
-    col[mask] = np.broadcast_to(mcol, col.shape)[mask]
+    np.copyto(col, np.broadcast_to(mcol, col.shape), where=mask[..., None])
 
 
 def _render_ground(out, cam, sky, p, t):
@@ -355,7 +366,7 @@ def _render_ground(out, cam, sky, p, t):
     gx = cam.cx + s[:, None] * cam.dx[None, :]
     gz = cam.cz + s[:, None] * cam.dz[None, :]
     fade = np.exp(-s / 40.0)[:, None]  # texture detail fades with distance (cheap anti-aliasing)
-    nse = _value_noise_2d(gx * 0.35, gz * 0.35, p.seed + 11) * fade
+    nse = _upsample2(_value_noise_2d(gx[::2, ::2] * 0.35, gz[::2, ::2] * 0.35, p.seed + 11), gx.shape) * fade
     grass = np.asarray(p.ground_color, np.float32) * (1.0 + 0.45 * nse)[..., None]
     light = p.sun_illuminance * max(sky.sun[1], 0.0) + p.ambient if not p.night else p.ambient
     col = grass * light
@@ -447,9 +458,9 @@ def _render_room(img, cam, sky, p, t):
     H, W = img.shape[:2]
     v = cam.v
     hc = p.ceiling
-    with np.errstate(divide="ignore"):
-        s_floor = np.where(v < 0, cam.h / np.maximum(-v, 1e-6), np.inf)
-        s_ceil = np.where(v > 0, (hc - cam.h) / np.maximum(v, 1e-6), np.inf)
+    far = np.float32(1e6)  # "never hit" as a finite depth, so texture maths stays NaN-free
+    s_floor = np.where(v < 0, cam.h / np.maximum(-v, 1e-6), far)
+    s_ceil = np.where(v > 0, (hc - cam.h) / np.maximum(v, 1e-6), far)
     s_rowsurf = np.minimum(s_floor, s_ceil).astype(np.float32)
     # Walls: left/right x = +-half width and the back wall z = depth; nearest per column.
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -470,8 +481,7 @@ def _render_room(img, cam, sky, p, t):
     tiles = ((np.floor(gx / 1.5) + np.floor(gz / 1.5)) % 2).astype(np.float32)
     floor_base = (np.float32([0.18, 0.16, 0.14]) + tiles[..., None] * np.float32([0.1, 0.09, 0.08])) * light
     # Mirror image of the ceiling seen in the floor: ray from the camera mirrored below the floor.
-    with np.errstate(divide="ignore"):
-        s_mirror = np.where(v < 0, (hc + cam.h) / np.maximum(-v, 1e-6), np.inf)
+    s_mirror = np.where(v < 0, (hc + cam.h) / np.maximum(-v, 1e-6), far)
     mx = cam.cx + s_mirror[:, None] * cam.dx[None, :]
     mz = cam.cz + s_mirror[:, None] * cam.dz[None, :]
     refl_hit = (s_mirror[:, None] * np.ones_like(cam.u)[None, :]) < s_wall[None, :]
@@ -559,8 +569,7 @@ def _render_box(img, cam, sky, p, box: Box, sun_e):
         dist = s_c * np.sqrt(1 + cam.u[c0:c1] ** 2)
         cos_sun_h = (cam.dx[c0:c1] * sky.sun[0] + cam.dz[c0:c1] * sky.sun[2]) / np.sqrt(1 + cam.u[c0:c1] ** 2)
         col = _fog_blend(col, dist[None, :], sky, p, cos_sun_h[None, :])
-        region = img[r0:r1, c0:c1]
-        region[mask] = col[mask]
+        np.copyto(img[r0:r1, c0:c1], col, where=mask[..., None])
 
 
 def _render_sphere(img, cam, sky, p, sph: Sphere, sun_e):
@@ -595,12 +604,17 @@ def _render_sphere(img, cam, sky, p, sph: Sphere, sun_e):
     ndl = np.clip(nwx * sky.sun[0] + nwy * sky.sun[1] + nwz * sky.sun[2], 0, None) * sun_e
     albedo = np.asarray(sph.color, np.float32)
     F = 0.04 + 0.96 * (1 - np.clip(-dn, 0, 1)) ** 5
+    # The sun's mirror image on a ball is far below a pixel, so give it a game-style specular lobe:
+    # sharp and very bright for chrome, broader for glossy paint.
+    rdl_sun = np.clip(wx * sky.sun[0] + wy * sky.sun[1] + wz * sky.sun[2], 0, None)
     if sph.material == "chrome":
         col = env * (albedo * 0.9 + 0.1)
+        col += (200.0 * sun_e * rdl_sun ** 400)[..., None] * sky.sun_col
     else:
         amb = p.ambient * (0.6 + 0.4 * nwy)
         diffuse = albedo * (ndl + amb)[..., None]
         col = diffuse * (1 - F[..., None]) + env * F[..., None]
+        col += (25.0 * sun_e * rdl_sun ** 120)[..., None] * sky.sun_col
     # Nearby lamps light the ball and leave a specular point on it.
     for lamp in p.lamps:
         lx, ly, lz = cam.to_camera(lamp.x, lamp.y, lamp.z)
@@ -616,8 +630,7 @@ def _render_sphere(img, cam, sky, p, sph: Sphere, sun_e):
             np.asarray(lamp.color, np.float32)
     dist = s * np.sqrt(a)
     col = _fog_blend(col, dist, sky, p)
-    region = img[r0:r1, c0:c1]
-    region[hit] = col[hit]
+    np.copyto(img[r0:r1, c0:c1], col, where=hit[..., None])
 
 
 def _render_lamp(img, cam, p, lamp: Lamp, flick: float):
@@ -692,9 +705,15 @@ def _spheres(rng, n):
     return out
 
 
-def random_scene_params(rng: np.random.Generator) -> SceneParams:
-    """A random scene from the whole family: day, sunset, night, fog and an interior hall."""
-    kind = str(rng.choice(KINDS, p=[0.3, 0.2, 0.25, 0.12, 0.13]))
+def random_scene_params(rng: np.random.Generator, kind: str | None = None) -> SceneParams:
+    """A random scene from the whole family: day, sunset, night, fog and an interior hall.
+
+    ``kind`` forces one family; otherwise it is drawn too (days and nights most often).
+    """
+    if kind is None:
+        kind = str(rng.choice(KINDS, p=[0.3, 0.2, 0.25, 0.12, 0.13]))
+    elif kind not in KINDS:
+        raise ValueError(f"unknown scene kind {kind!r}; choose one of {', '.join(KINDS)}")
     seed = int(rng.integers(0, 2**31 - 1))
     p = SceneParams(kind=kind, seed=seed)
     p.yaw = float(rng.uniform(-25, 25))

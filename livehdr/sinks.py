@@ -82,6 +82,13 @@ def _hidden_temp(path: str, tag: str) -> str:
     return tmp
 
 
+def _chmod_like_new_file(path: str) -> None:
+    """mkstemp makes 0600 files; the output should get the permissions any new file gets (umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def _remove(path: str | None) -> None:
     if path:
         with contextlib.suppress(OSError):
@@ -254,6 +261,7 @@ class HDR10Writer:
                 raise UserError("no frame could be decoded from the input; nothing written")
             final_tmp = _hidden_temp(self.path, "partial")
             copied = self._remux(final_tmp, self.end_time if truncated else None)
+            _chmod_like_new_file(final_tmp)
             os.replace(final_tmp, self.path)
             final_tmp = None
         finally:

@@ -26,6 +26,7 @@ class SourceFrame:
     rgb: np.ndarray  # H x W x 3: uint8, or float32 code values in [0, 1] for > 8-bit sources
     captured_at: float  # time.perf_counter() when the frame became available
     timings: dict = field(default_factory=dict)  # ms spent per stage for this frame ('decode', 'to_rgb')
+    duration: float | None = None  # seconds the frame is shown, when the source knows it
 
 
 class Source:
@@ -203,7 +204,9 @@ class FileSource(Source):
                 return
             t_decode = (time.perf_counter() - t0) * 1000
             for frame in decoded:
-                pts = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+                tb = frame.time_base
+                pts = float(frame.pts * tb) if frame.pts is not None and tb else None
+                duration = float(frame.duration * tb) if frame.duration and tb else None
                 if self._seek_to is not None:
                     if pts is not None and pts < self._seek_to - 1e-6:
                         continue  # decoding up from the keyframe before the seek target
@@ -211,7 +214,7 @@ class FileSource(Source):
                 t1 = time.perf_counter()
                 rgb = frame_to_rgb(frame)
                 t2 = time.perf_counter()
-                yield SourceFrame(index, pts, rgb, t2, {"decode": t_decode, "to_rgb": (t2 - t1) * 1000})
+                yield SourceFrame(index, pts, rgb, t2, {"decode": t_decode, "to_rgb": (t2 - t1) * 1000}, duration)
                 t_decode = 0.0  # one packet's decode cost is charged to its first frame only
                 index += 1
 
@@ -254,7 +257,7 @@ class DemoSource(Source):
             t0 = time.perf_counter()
             rgb = np.asarray(scenes.demo_frame_sdr(t, self.width, self.height), dtype=np.uint8)
             t1 = time.perf_counter()
-            yield SourceFrame(index, t, rgb, t1, {"decode": (t1 - t0) * 1000, "to_rgb": 0.0})
+            yield SourceFrame(index, t, rgb, t1, {"decode": (t1 - t0) * 1000, "to_rgb": 0.0}, 1 / self.fps)
             index += 1
 
     def seek(self, seconds: float) -> None:

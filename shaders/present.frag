@@ -56,12 +56,14 @@ const mat3 BT709_TO_BT2020 = mat3(0.6274039, 0.0690973, 0.0163914,
                                   0.3292830, 0.9195404, 0.0880133,
                                   0.0433131, 0.0113623, 0.8955953);
 
-// color.rolloff_highlights: identity below 0.75 peak, then k + (P-k)(1 - exp(-(x-k)/(P-k)))
+// color.rolloff_highlights: identity below the knee k, then k + d / (1 + a d) with d = x - k, never above
+// the peak. k and a come from color.rolloff_knee / rolloff_slope (a = 0 when the content fits).
+uniform float u_rolloff_knee;
+uniform float u_rolloff_a;
 vec3 rolloff_highlights(vec3 x) {
-    float k = 0.75 * u_peak;
-    float span = u_peak - k;
-    vec3 shoulder = k + span * (1.0 - exp(-max(x - k, 0.0) / span));
-    return mix(x, shoulder, greaterThan(x, vec3(k)));
+    vec3 d = max(x - u_rolloff_knee, 0.0);
+    vec3 shoulder = u_rolloff_knee + d / (1.0 + u_rolloff_a * d);
+    return min(mix(x, shoulder, greaterThan(x, vec3(u_rolloff_knee))), vec3(u_peak));
 }
 
 // color.encode_PQ_BT2020

@@ -186,7 +186,7 @@ def train(cfg: TrainConfig) -> dict:
             opt.step()
             counters["step"] += 1
             running.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{np.mean(running[-50:]):.4f}", lr=f"{opt.param_groups[0]['lr']:.1e}")
+            bar.set_postfix(loss=f"{np.mean(running[-50:]):.4f}", lr=f"{opt.param_groups[0]['lr']:.1e}", refresh=False)
         counters["epoch"] = epoch + 1
         counters["seconds"] += time.time() - t0
         entry = {"epoch": epoch + 1, "step": counters["step"], "train_loss": float(np.mean(running))}

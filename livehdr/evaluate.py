@@ -1,0 +1,196 @@
+"""python -m livehdr.evaluate --data DIR --model NAME [--cases N]: score operators on held-out real HDR.
+
+Each case is a view of an HDR image turned into 8-bit SDR by one of the synthesis recipes (sRGB clip,
+gamma 2.2, Reinhard, ACES, Hable at -1/0/+1 stops around the key). Every operator expands the same SDR and
+is compared with the HDR target on absolute light (paper white 203 cd/m2, peak 1000):
+- PU21-PSNR (banding_glare, livehdr.metrics);
+- mean |log10| luminance error where the SDR input was clipped ("highlight") and on mid-tones;
+- ColorVideoVDP (JOD) when the optional ``pycvvdp`` package is installed.
+``naive`` and ``bt2446a`` are always reported beside the requested model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+
+from livehdr.errors import UserError
+
+BASELINES = ("naive", "bt2446a")
+METRICS = ("pu21_psnr", "highlight_log10_error", "midtone_log10_error")
+
+
+def _cvvdp_metric():
+    """ColorVideoVDP on an HDR display model, or None when the package is missing."""
+    try:
+        import pycvvdp
+    except ImportError:
+        return None
+    try:
+        return pycvvdp.cvvdp(display_name="standard_hdr_linear")
+    except Exception:  # any set-up failure just drops the optional column
+        return None
+
+
+def evaluate(operators: dict, cases: list, paper_white: float = 203.0, use_cvvdp: bool = True) -> dict:
+    """{operator: {"mean": {...}, "per_recipe": {...}, "cases": [...]}} over the same cases."""
+    from livehdr.metrics import frame_metrics
+
+    cvvdp = _cvvdp_metric() if use_cvvdp else None
+    results = {}
+    for name, op in operators.items():
+        rows = []
+        for c in cases:
+            pred = np.asarray(op(c["sdr"]), dtype=np.float32)
+            m = frame_metrics(pred, c["target"], c["sdr"], paper_white)
+            if cvvdp is not None:
+                m["cvvdp_jod"] = _cvvdp_score(cvvdp, pred * paper_white, c["target"] * paper_white)
+            rows.append({"case": c["name"], "recipe": c["recipe"], **m})
+        keys = [k for k in rows[0] if k not in ("case", "recipe")]
+        mean = {k: _nanmean([r[k] for r in rows]) for k in keys}
+        per_recipe = {}
+        for recipe in sorted({r["recipe"] for r in rows}):
+            sel = [r for r in rows if r["recipe"] == recipe]
+            per_recipe[recipe] = {k: _nanmean([r[k] for r in sel]) for k in METRICS}
+        results[name] = {"mean": mean, "per_recipe": per_recipe, "cases": rows}
+    return results
+
+
+def _cvvdp_score(metric, test_nits, ref_nits) -> float:
+    import torch
+
+    try:
+        q, _ = metric.predict(torch.from_numpy(test_nits), torch.from_numpy(ref_nits), dim_order="HWC")
+        return float(q)
+    except Exception:
+        return math.nan
+
+
+def _nanmean(xs) -> float:
+    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    return float(np.mean(xs)) if xs else math.nan
+
+
+def beats_naive(results: dict, model: str) -> bool:
+    """The project's bar: >= 1 dB PU21-PSNR over naive and a lower highlight error."""
+    m, n = results[model]["mean"], results["naive"]["mean"]
+    return bool(m["pu21_psnr"] >= n["pu21_psnr"] + 1.0 and m["highlight_log10_error"] < n["highlight_log10_error"])
+
+
+def format_table(results: dict) -> str:
+    cols = ["pu21_psnr", "highlight_log10_error", "midtone_log10_error"]
+    if any("cvvdp_jod" in r["mean"] for r in results.values()):
+        cols.append("cvvdp_jod")
+    head = f"{'operator':<12}" + "".join(f"{c:>24}" for c in cols)
+    lines = [head, "-" * len(head)]
+    for name, r in results.items():
+        lines.append(f"{name:<12}" + "".join(f"{r['mean'].get(c, math.nan):>24.4f}" for c in cols))
+    recipes = sorted(next(iter(results.values()))["per_recipe"])
+    lines += ["", "PU21-PSNR (dB) per SDR recipe", f"{'operator':<12}" + "".join(f"{x:>10}" for x in recipes)]
+    for name, r in results.items():
+        lines.append(f"{name:<12}" + "".join(f"{r['per_recipe'][x]['pu21_psnr']:>10.2f}" for x in recipes))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m livehdr.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="held-out HDR images (folders or files)")
+    p.add_argument("--model", nargs="+", default=["mqnet"], metavar="NAME",
+                   help="operator(s) to score (naive and bt2446a are always added)")
+    p.add_argument("--weights", default=None, metavar="FILE.safetensors", help="weights for a learned model")
+    p.add_argument("--cases", type=int, default=30, help="number of SDR cases (default 30)")
+    p.add_argument("--size", default="320x240", metavar="WxH", help="case size (default 320x240)")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the full results as JSON")
+    p.add_argument("--write-card", action="store_true",
+                   help="record the result (and beats_naive) in the learned model's card (models/NAME.json)")
+    p.add_argument("--no-cvvdp", action="store_true", help="skip ColorVideoVDP even when installed")
+    return p
+
+
+def _parse_size(s: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in s.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {s!r}: expected WxH, e.g. 320x240") from None
+    if not (16 <= w <= 4096 and 16 <= h <= 4096):
+        raise UserError(f"--size {s}: each side must be 16..4096")
+    return w, h
+
+
+def run(args) -> dict:
+    import os
+
+    from livehdr.models.weights import card_path, read_card, shipped_path, write_card
+    from livehdr.operators import OperatorConfig, create_operator
+    from livehdr.train.data import load_images
+    from livehdr.train.synthesis import make_eval_cases
+
+    if args.cases < 1:
+        raise UserError("--cases must be at least 1")
+    width, height = _parse_size(args.size)
+    images = load_images(args.data, min_size=16)
+    config = OperatorConfig(device=args.device, weights=args.weights)
+    names = list(BASELINES) + [m for m in args.model if m not in BASELINES]
+    operators = {n: create_operator(n, config) for n in names}
+    notes = []
+    for n, op in operators.items():
+        card = read_card(card_path(op.weights_path)) if hasattr(op, "weights_path") else None
+        seen = sorted({im.name for im in images} & set((card or {}).get("data", {}).get("train", [])))
+        if seen:
+            notes.append(f"warning: {n} was trained on {', '.join(seen)}; these scores are not held-out")
+    cases = make_eval_cases(images, args.cases, width, height, seed=args.seed)
+    results = evaluate(operators, cases, use_cvvdp=not args.no_cvvdp)
+    learned = [n for n in names if hasattr(operators[n], "weights_path")]
+    summary = {
+        "data": [im.name for im in images], "cases": args.cases, "size": f"{width}x{height}",
+        "seed": args.seed, "paper_white": 203.0, "peak": 1000.0, "notes": notes,
+        "beats_naive": {n: beats_naive(results, n) for n in names if n != "naive"},
+        "results": results,
+    }
+    if args.write_card:
+        for n in learned:
+            path = card_path(operators[n].weights_path)
+            if not os.path.isfile(path) and operators[n].weights_path != shipped_path(n):
+                continue
+            card = read_card(path) or {}
+            metrics = card.setdefault("metrics", {})
+            metrics["heldout"] = {
+                "data": summary["data"], "cases": args.cases, "size": summary["size"], "seed": args.seed,
+                "mean": {k: results[k]["mean"] for k in names},
+                "per_recipe_pu21_psnr": {k: {r: v["pu21_psnr"] for r, v in results[k]["per_recipe"].items()}
+                                         for k in names},
+            }
+            metrics["beats_naive"] = summary["beats_naive"][n] and not notes
+            write_card(path, card)
+    return summary
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = run(args)
+        if args.json:
+            from livehdr.imageio import atomic_output
+
+            with atomic_output(args.json) as tmp:
+                with open(tmp, "w") as f:
+                    json.dump(summary, f, indent=2, allow_nan=True)
+    except UserError as e:
+        print(f"livehdr.evaluate: error: {e}", file=sys.stderr)
+        return e.exit_code
+    for note in summary["notes"]:
+        print(note, file=sys.stderr)
+    print(f"{summary['cases']} cases of {summary['size']} from {', '.join(summary['data'])}")
+    print(format_table(summary["results"]))
+    for n, ok in summary["beats_naive"].items():
+        print(f"{n}: {'beats' if ok else 'does not beat'} naive (>= 1 dB PU21-PSNR and lower highlight error)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
