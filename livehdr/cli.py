@@ -22,7 +22,8 @@ window keys:
   v            output mode pq <-> sdr    l         layout wipe <-> side-by-side (compare)
   x            swap sides (compare)      a         A/B toggle (compare)
   f            fullscreen                s         screenshot (EXR of the HDR frame + 16-bit PNG)
-  mouse drag   move the split divider    q / Esc   quit
+  h            hide / show the HUD       mouse     drag the split divider
+  q / Esc      quit
 """
 
 EXAMPLES = """\

@@ -96,27 +96,34 @@ class Renderer:
     """Owns the program and textures; ``draw`` renders one frame into a framebuffer."""
 
     def __init__(self, ctx):
-        import moderngl
-
         check_gl_version(ctx)
         self.ctx = ctx
-        try:
-            self.program = ctx.program(vertex_shader=_read_shader("fullscreen.vert"),
-                                       fragment_shader=_read_shader("present.frag"))
-        except moderngl.Error as e:
-            first = str(e).strip().splitlines()
-            raise UserError(f"the GL driver rejected the shaders: {' '.join(first[:3])}") from None
-        self.vao = ctx.vertex_array(self.program, [])
+        self._vertex = _read_shader("fullscreen.vert")
+        self._fragment = _read_shader("present.frag")
+        self._programs = {}  # (view, mode) -> (program, vertex array), compiled on first use
         self.hdr_tex = self.sdr_tex = self.overlay_tex = None
         self.frame_size = (0, 0)
-        self._set("u_hdr", 0)
-        self._set("u_sdr", 1)
-        self._set("u_overlay", 2)
+        self.program(VIEWS[0], MODES[0])  # fail early (and clearly) if the driver rejects the shaders
         self.set_overlay(np.zeros((1, 1, 4), dtype=np.uint8))
 
-    def _set(self, name, value):
-        if name in self.program:  # the GLSL compiler drops unused uniforms
-            self.program[name].value = value
+    def program(self, view: str, mode: str):
+        """The program specialised for one view and output mode (see the note in present.frag)."""
+        import moderngl
+
+        key = (view, mode)
+        if key not in self._programs:
+            version, rest = self._fragment.split("\n", 1)
+            source = f"{version}\n#define VIEW {VIEWS.index(view)}\n#define MODE {MODES.index(mode)}\n{rest}"
+            try:
+                prog = self.ctx.program(vertex_shader=self._vertex, fragment_shader=source)
+            except moderngl.Error as e:
+                first = str(e).strip().splitlines()
+                raise UserError(f"the GL driver rejected the shaders: {' '.join(first[:3])}") from None
+            for name, unit in (("u_hdr", 0), ("u_sdr", 1), ("u_overlay", 2)):
+                if name in prog:
+                    prog[name].value = unit
+            self._programs[key] = (prog, self.ctx.vertex_array(prog, []))
+        return self._programs[key]
 
     # ---- uploads ---------------------------------------------------------------------------------
     def _texture(self, old, w, h, dtype):
@@ -144,16 +151,39 @@ class Renderer:
         self.frame_size = (w, h)
 
     def set_overlay(self, rgba: np.ndarray) -> None:
-        """Window-sized RGBA8 overlay (row 0 = top): HUD text and legend labels."""
+        """Window-sized RGBA8 overlay (row 0 = top, sRGB colours): HUD text and legend labels."""
+        self._overlay_rgba = rgba
+        self._overlay_key = None  # encode and upload at the next draw
+
+    def _upload_overlay(self, state: ViewState) -> None:
+        """Encode the overlay's graphics for the output mode on the CPU, as present.frag's encode_graphics
+        would (only its painted pixels), so the shader only blends."""
         import moderngl
 
+        key = (state.mode, state.paper_white, state.peak, state.source_peak)
+        if key == self._overlay_key:
+            return
+        rgba = self._overlay_rgba
         h, w = rgba.shape[:2]
+        out = np.zeros((h, w, 4), dtype=np.float16)
+        painted = rgba[..., 3] > 0
+        pixels = rgba[painted]
+        # An overlay has a handful of colours: encode each once, not each pixel.
+        keys = (pixels[:, 0].astype(np.uint32) << 16) | (pixels[:, 1].astype(np.uint32) << 8) | pixels[:, 2]
+        unique, inverse = np.unique(keys, return_inverse=True)
+        colours = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=-1) / 255.0
+        if state.mode == "pq":
+            levels = color.ReferenceLevels(state.paper_white, state.peak)
+            colours = color.encode_PQ_BT2020(color.eotf_sRGB(colours), levels)
+        out[painted, :3] = colours[inverse.reshape(-1)]
+        out[painted, 3] = pixels[:, 3] / 255.0
         if self.overlay_tex is None or self.overlay_tex.size != (w, h):
             if self.overlay_tex is not None:
                 self.overlay_tex.release()
-            self.overlay_tex = self.ctx.texture((w, h), 4, dtype="f1", alignment=1)
+            self.overlay_tex = self.ctx.texture((w, h), 4, dtype="f2", alignment=1)
             self.overlay_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
-        self.overlay_tex.write(np.ascontiguousarray(rgba, dtype=np.uint8))
+        self.overlay_tex.write(out)
+        self._overlay_key = key
 
     # ---- drawing ---------------------------------------------------------------------------------
     def picture_rect(self, win_w: int, win_h: int, state: ViewState) -> tuple[int, int, int, int]:
@@ -165,28 +195,33 @@ class Renderer:
             raise RuntimeError("draw() before the first upload()")
         win_w, win_h = win_size
         rect = self.picture_rect(win_w, win_h, state)
+        prog, vao = self.program(state.view, state.mode)
+
+        def put(name, value):
+            if name in prog:  # the GLSL compiler drops uniforms a variant does not use
+                prog[name].value = value
+
         fbo.use()
         self.ctx.viewport = (0, 0, win_w, win_h)
-        self._set("u_rect", tuple(float(v) for v in rect))
-        self._set("u_window", (float(win_w), float(win_h)))
-        self._set("u_view", VIEWS.index(state.view))
-        self._set("u_layout", LAYOUTS.index(state.layout))
-        self._set("u_mode", MODES.index(state.mode))
-        self._set("u_divider", float(state.divider))
-        self._set("u_swap", bool(state.swap))
-        self._set("u_paper_white", float(state.paper_white))
-        self._set("u_peak", float(state.peak))
-        self._set("u_rolloff_knee", float(color.rolloff_knee(state.peak)))
+        put("u_rect", tuple(float(v) for v in rect))
+        put("u_window", (float(win_w), float(win_h)))
+        put("u_layout", LAYOUTS.index(state.layout))
+        put("u_divider", float(state.divider))
+        put("u_swap", bool(state.swap))
+        put("u_paper_white", float(state.paper_white))
+        put("u_peak", float(state.peak))
+        put("u_rolloff_knee", float(color.rolloff_knee(state.peak)))
         source_peak = state.peak if state.source_peak is None else state.source_peak
-        self._set("u_rolloff_a", float(color.rolloff_slope(state.peak, source_peak)))
-        self._set("u_input_gamma", INPUT_GAMMAS.index(state.input_gamma))
-        self._set("u_dither", float(state.dither))
+        put("u_rolloff_a", float(color.rolloff_slope(state.peak, source_peak)))
+        put("u_input_gamma", INPUT_GAMMAS.index(state.input_gamma))
+        put("u_dither", float(state.dither))
         legend = legend_rect(rect, win_h) if (with_legend and state.view == "heatmap") else (0, 0, 0, 0)
-        self._set("u_legend", tuple(float(v) for v in legend))
+        put("u_legend", tuple(float(v) for v in legend))
+        self._upload_overlay(state)
         self.hdr_tex.use(0)
         self.sdr_tex.use(1)
         self.overlay_tex.use(2)
-        self.vao.render(vertices=3)
+        vao.render(vertices=3)
 
     @staticmethod
     def read(fbo, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -196,14 +231,44 @@ class Renderer:
         return np.frombuffer(raw, dtype=np.float32).reshape(h, w, 3)[::-1].copy()
 
     def release(self):
-        for obj in (self.hdr_tex, self.sdr_tex, self.overlay_tex, self.vao, self.program):
-            if obj is not None:
-                obj.release()
+        for prog, vao in self._programs.values():
+            vao.release()
+            prog.release()
+        self._programs.clear()
+        for tex in (self.hdr_tex, self.sdr_tex, self.overlay_tex):
+            if tex is not None:
+                tex.release()
 
 
 def to_png16(code_values: np.ndarray) -> np.ndarray:
     """Float code values in [0, 1] -> uint16 (a 10-bit k becomes round(k / 1023 * 65535))."""
     return np.rint(np.clip(code_values, 0.0, 1.0) * 65535.0).astype(np.uint16)
+
+
+def release_egl_current() -> None:
+    """Unbind the thread's current EGL context, if any.
+
+    libglvnd refuses a GLX context (glfw's window on X11) with BadAccess while an EGL context from an
+    earlier offscreen run is still current on the same thread, and moderngl's release() does not unbind it.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        egl = ctypes.CDLL(ctypes.util.find_library("EGL") or "libEGL.so.1")
+    except OSError:
+        return
+    egl.eglGetCurrentDisplay.restype = ctypes.c_void_p
+    egl.eglMakeCurrent.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    dpy = egl.eglGetCurrentDisplay()
+    if dpy:
+        egl.eglMakeCurrent(dpy, None, None, None)
+
+
+def release_standalone(ctx) -> None:
+    """Release an EGL standalone context and leave no context current (see release_egl_current)."""
+    ctx.release()
+    release_egl_current()
 
 
 def create_offscreen_target(ctx, width: int, height: int):

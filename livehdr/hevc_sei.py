@@ -115,11 +115,13 @@ def rewrite_content_light_level(nal: bytes, payload: bytes) -> tuple[bytes, bool
 
 
 def split_length_prefixed(data: bytes, length_size: int = 4) -> list[bytes]:
-    """NAL units of an ISO/IEC 14496-15 sample (each prefixed by a big-endian length)."""
+    """NAL units of an ISO/IEC 14496-15 sample (each prefixed by a big-endian length); [] if malformed."""
     nals, i = [], 0
     while i + length_size <= len(data):
         n = int.from_bytes(data[i:i + length_size], "big")
         i += length_size
+        if i + n > len(data):
+            return []
         nals.append(data[i:i + n])
         i += n
     return nals

@@ -46,6 +46,10 @@ def atomic_output(path: str):
     os.close(fd)
     try:
         yield tmp
+        # mkstemp makes the file 0600; give the result the permissions a plain open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

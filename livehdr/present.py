@@ -163,7 +163,7 @@ class OffscreenPresenter:
         pass
 
     def close(self):
-        self.ctx.release()
+        gl_renderer.release_standalone(self.ctx)
 
 
 class WindowPresenter:
@@ -195,6 +195,7 @@ class WindowPresenter:
         if mode is not None:  # start no larger than 90 % of the screen, keeping the aspect ratio
             scale = min(1.0, 0.9 * mode.size.width / width, 0.9 * mode.size.height / height)
             width, height = max(64, int(width * scale)), max(48, int(height * scale))
+        gl_renderer.release_egl_current()  # an earlier offscreen context would make GLX fail (BadAccess)
         self.window = glfw.create_window(width, height, title, None, None)
         if not self.window:
             err = self._last_error()
@@ -378,7 +379,7 @@ class LiveWindow:
         self.presented = 0
         self.latencies = deque(maxlen=1000)
         self.present_times = deque(maxlen=120)
-        self.timing = {"upload": deque(maxlen=120), "draw": deque(maxlen=120)}
+        self.timing = {name: deque(maxlen=120) for name in ("upload", "hud", "draw", "wait")}
         self.all_latencies: list[float] = []
         self._overlay_key = None
         self._hud_due = 0.0
@@ -467,8 +468,10 @@ class LiveWindow:
             pass
         for k, v in self.timing.items():
             stages[k] = _median(list(v))
+        dropped = stages.pop("dropped", None)
+        stages.pop("latency", None)  # the pipeline's capture->operator latency; the HUD shows ->present
         lines.append("  ".join(f"{k} {_fmt_ms(v)}" for k, v in stages.items() if isinstance(v, (int, float)))
-                     + " MS")
+                     + " MS" + (f"  DROPPED {int(dropped)}" if dropped is not None else ""))
         view = s.view + (f" ({s.layout}{', swapped' if s.swap else ''})" if s.view == "split" else "")
         lines.append(f"VIEW {view}  OUTPUT {s.mode.upper()} {bits}-BIT" + ("  PAUSED" if self.controls.paused else ""))
         if self.controls.message and now < self._message_until:
@@ -494,8 +497,10 @@ class LiveWindow:
     def draw(self):
         t0 = time.perf_counter()
         self._update_overlay()
+        t1 = time.perf_counter()
         self.renderer.draw(self.presenter.fbo, self.presenter.size(), self.state)
-        self.timing["draw"].append((time.perf_counter() - t0) * 1000)
+        self.timing["hud"].append((t1 - t0) * 1000)
+        self.timing["draw"].append((time.perf_counter() - t1) * 1000)
 
     def upload(self, frame):
         t0 = time.perf_counter()
@@ -557,6 +562,8 @@ class LiveWindow:
                     self.presented += 1
                     self.present_times.append(t)
                     latency = (t - frame.captured_at) * 1000
+                    # operator done -> on screen: what the window adds to the latency
+                    self.timing["wait"].append((t - frame.processed_at) * 1000)
                     self.latencies.append(latency)
                     self.all_latencies.append(latency)
             if max_frames is not None and self.presented >= max_frames:
@@ -585,6 +592,9 @@ def run_window(args) -> int:
     from livehdr import cli
     from livehdr.imageio import check_writable
 
+    if getattr(args, "output", None) is not None:
+        raise UserError("showing the window while writing --output is not supported yet; run the conversion "
+                        "and the window separately")
     if args.screenshot is not None:
         if not args.screenshot.lower().endswith(".png"):
             raise UserError(f"--screenshot must be a .png file: {args.screenshot}")

@@ -242,10 +242,22 @@ class HDR10Writer:
         self.timings = {"pack": (t1 - t0) * 1000, "encode": (t2 - t1) * 1000}
 
     def _mux(self, packets) -> None:
+        packets = list(packets)
+        for p in packets:
+            self._sane_dts(p)
         try:
             self.out.mux(packets)
         except self._av.FFmpegError as e:
             raise UserError(f"writing {self.path} failed: {e}") from None
+
+    def _sane_dts(self, packet) -> None:
+        """x265 4.2 returns uninitialised decode timestamps when a stream has fewer frames than its B-frame
+        delay (seen with 2-frame clips: dts = -9.4e13). Such a stream has no reordering, so dts = pts is
+        right; only stamps that cannot be true (after pts, or far before it) are replaced."""
+        window = 64 * max(1, round(1 / (self.fps * self.time_base)))
+        if packet.pts is not None and (packet.dts is None or packet.dts > packet.pts
+                                       or packet.dts < packet.pts - window):
+            packet.dts = packet.pts
 
     # ---------------------------------------------------------------------------------------------------
     # Finish: flush, remux with audio, write the measured MaxCLL / MaxFALL
@@ -277,12 +289,13 @@ class HDR10Writer:
 
     @property
     def max_cll_int(self) -> int:
-        """CTA-861.3 MaxCLL in whole cd/m2, rounded up so that no pixel exceeds the stated value."""
-        return int(math.ceil(self.max_cll - 1e-6))
+        """CTA-861.3 MaxCLL in whole cd/m2, rounded up so that no pixel exceeds the stated value
+        (less a float32 allowance: 600.0001 from the BT.709 -> BT.2020 matrix is still 600)."""
+        return int(math.ceil(self.max_cll - 0.01))
 
     @property
     def max_fall_int(self) -> int:
-        return int(math.ceil(self.max_fall - 1e-6))
+        return int(math.ceil(self.max_fall - 0.01))
 
     def _remux(self, target: str, end_time: float | None) -> int:
         av = self._av

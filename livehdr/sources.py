@@ -6,7 +6,6 @@ float32 in [0, 1] for deeper sources (kept from rgb48le, so 10-bit gradients sur
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import math
 import os
 import sys
 import time
@@ -98,13 +97,75 @@ def bit_depth(frame) -> int:
     return max(c.bits for c in frame.format.components)
 
 
+def _accurate_interpolation():
+    """swscale's default 4:2:0 -> RGB path uses coarse tables (errors up to 2.7 code values, measured);
+    accurate rounding with full chroma interpolation is exact to +-0.5 (tests/test_sources.py)."""
+    from av.video.reformatter import Interpolation
+
+    return Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+
+
+# Kr, Kb per matrix (ITU-T H.273 Table 4): BT.709-6, BT.601-7, BT.2020-2, SMPTE 240M, FCC.
+_MATRIX_WEIGHTS = {"ITU709": (0.2126, 0.0722), "ITU601": (0.299, 0.114), "SMPTE170M": (0.299, 0.114),
+                   "BT2020": (0.2627, 0.0593), "SMPTE240M": (0.212, 0.087), "FCC": (0.30, 0.11)}
+_DEEP_PLANAR = {  # pix_fmt -> (bits, chroma subsampling x, y)
+    **{f"yuv{s}p{b}le": (b, 1 if s == "444" else 2, 2 if s == "420" else 1)
+       for s in ("420", "422", "444") for b in (10, 12, 16)},
+    "p010le": (10, 2, 2), "p016le": (16, 2, 2),
+}
+
+
+def ycbcr_to_rgb_deep(frame) -> np.ndarray:
+    """> 8-bit Y'CbCr -> float32 R'G'B' in [0, 1], straight from the definition (ITU-T H.273 eq. 23-40).
+
+    swscale's rgb48 output of these formats is off by up to 0.4 % (limited-range white decodes to 65283 of
+    65535, measured with av 18), which is 4 codes at 10 bits: more than the precision this path keeps.
+    Chroma is upsampled by repetition (nearest sample).
+    """
+    bits, sx, sy = _DEEP_PLANAR[frame.format.name]
+    h, w = frame.height, frame.width
+    planes = [np.frombuffer(p, np.uint16).reshape(p.height, p.line_size // 2) for p in frame.planes]
+    if frame.format.name.startswith("p01"):  # semi-planar, samples in the high bits (hwaccel output)
+        shift = 16 - bits
+        y = planes[0][:h, :w] >> shift
+        uv = planes[1][:, : 2 * ((w + 1) // 2)]
+        cb, cr = uv[:, 0::2] >> shift, uv[:, 1::2] >> shift
+    else:
+        y = planes[0][:h, :w]
+        cw, ch = (w + sx - 1) // sx, (h + sy - 1) // sy
+        cb, cr = planes[1][:ch, :cw], planes[2][:ch, :cw]
+    if sx > 1 or sy > 1:
+        cb = np.repeat(np.repeat(cb, sy, axis=0), sx, axis=1)[:h, :w]
+        cr = np.repeat(np.repeat(cr, sy, axis=0), sx, axis=1)[:h, :w]
+    step = float(1 << (bits - 8))
+    half = float(1 << (bits - 1))
+    if ycbcr_range(frame) == "JPEG":
+        top = float((1 << bits) - 1)
+        Y = y.astype(np.float32) / top
+        Cb = (cb.astype(np.float32) - half) / top
+        Cr = (cr.astype(np.float32) - half) / top
+    else:
+        Y = (y.astype(np.float32) - 16 * step) / (219 * step)
+        Cb = (cb.astype(np.float32) - half) / (224 * step)
+        Cr = (cr.astype(np.float32) - half) / (224 * step)
+    kr, kb = _MATRIX_WEIGHTS[ycbcr_matrix(frame)]
+    kg = 1 - kr - kb
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[..., 0] = Y + (2 - 2 * kr) * Cr
+    rgb[..., 2] = Y + (2 - 2 * kb) * Cb
+    rgb[..., 1] = (Y - kr * rgb[..., 0] - kb * rgb[..., 2]) / kg
+    return np.clip(rgb, 0.0, 1.0, out=rgb)
+
+
 def frame_to_rgb(frame) -> np.ndarray:
     """A decoded PyAV frame -> full-range R'G'B' (uint8, or float32 in [0, 1] above 8 bits)."""
+    if frame.format.name in _DEEP_PLANAR:
+        return ycbcr_to_rgb_deep(frame)
     deep = bit_depth(frame) > 8
     fmt = "rgb48le" if deep else "rgb24"
     if frame.format.name.startswith(("yuv", "nv", "p01", "p21", "y2")):
         out = frame.reformat(format=fmt, src_colorspace=ycbcr_matrix(frame), src_color_range=ycbcr_range(frame),
-                             dst_color_range="JPEG")
+                             dst_color_range="JPEG", interpolation=_accurate_interpolation())
     else:  # already RGB (gbrp, rgb24, ...) or grey: no matrix involved
         out = frame.reformat(format=fmt)
     rgb = out.to_ndarray()
@@ -188,6 +249,7 @@ class FileSource(Source):
     def frames(self) -> Iterator[SourceFrame]:
         av = self._av
         index = 0
+        last_end = None
         demux = self.container.demux(self.stream)
         while True:
             t0 = time.perf_counter()
@@ -195,6 +257,7 @@ class FileSource(Source):
                 packet = next(demux)
                 decoded = packet.decode()
             except StopIteration:
+                self._check_complete(index, last_end)
                 return
             except (av.FFmpegError, EOFError) as e:
                 # A damaged or truncated file: keep what decoded, say so once, end cleanly.
@@ -214,9 +277,22 @@ class FileSource(Source):
                 t1 = time.perf_counter()
                 rgb = frame_to_rgb(frame)
                 t2 = time.perf_counter()
+                if pts is not None:
+                    last_end = pts + (duration or (1 / self.fps if self.fps else 0.0))
                 yield SourceFrame(index, pts, rgb, t2, {"decode": t_decode, "to_rgb": (t2 - t1) * 1000}, duration)
                 t_decode = 0.0  # one packet's decode cost is charged to its first frame only
                 index += 1
+
+    def _check_complete(self, frames: int, last_end: float | None) -> None:
+        """FFmpeg ends a cut-off file quietly; compare with the duration its header promised."""
+        if not self.duration or last_end is None or self._seek_to is not None:
+            return
+        expected_end = self.start_time + self.duration
+        slack = max(1.0, 3 / self.fps) if self.fps else 1.0  # audio may legitimately run a little longer
+        if last_end < expected_end - slack:
+            self.truncated = True
+            warn(f"{os.path.basename(self.path)} ends at {last_end:.2f} s of the {self.duration:.2f} s its header "
+                 f"states (truncated?); converted the {frames} decodable frames")
 
     def seek(self, seconds: float) -> None:
         """Jump to ``seconds`` (from the start of the file); the next frames() restarts from there."""

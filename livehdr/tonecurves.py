@@ -9,8 +9,11 @@ desaturate towards white, which an ITM operator has to learn to undo).
 """
 from __future__ import annotations
 
+import functools
+import math
 from typing import Callable
 
+import numba
 import numpy as np
 
 from livehdr import color
@@ -114,3 +117,74 @@ def quantize_8bit(code) -> np.ndarray:
     """Code values in [0, 1] -> uint8 with round-to-nearest (what a game's 8-bit swap chain stores)."""
     code = np.asarray(code, dtype=np.float32)
     return np.clip(np.rint(code * 255.0), 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Fast 8-bit path for frame sources (the demo)
+# --------------------------------------------------------------------------------------------------------
+# Curve, clip and inverse EOTF are all monotonic, so the 8-bit code of a value x is just the number of
+# "decision levels" at or below it: the scene values where the reference output crosses k + 1/2. They are
+# found once per (curve, gamma, white) by bisection on the numpy reference; a frame then costs one binary
+# search per channel (no pow, no division).
+_CURVE_NAMES = ("clip", "reinhard", "aces", "hable")
+_GAMMAS = ("srgb", "2.2", "2.4")
+
+
+@functools.lru_cache(maxsize=16)
+def _scene_decision_levels(curve: str, encode_gamma: str, white: float | None) -> np.ndarray:
+    fn = (lambda x: tonemap_reinhard(x, white)) if curve == "reinhard" else TONE_CURVES[curve]
+    target = (np.arange(255) + 0.5) / 255.0
+    lo, hi = np.zeros(255), np.full(255, 1e4)
+    for _ in range(64):  # bisection to float64 precision
+        mid = 0.5 * (lo + hi)
+        above = color.eotf_inverse_input(np.clip(fn(mid), 0.0, 1.0), encode_gamma) >= target
+        hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
+    return hi  # levels a curve never reaches stay at 1e4: those codes are unreachable, as in the reference
+
+
+_BINS = 4096
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def _sdr8_kernel(hdr, out, levels, table, x_max):
+    """code = number of levels <= x. A table over the 4th root of x gives the count at the bin's lower
+    edge (bins are finer than the levels, so the exact fix-up loop below rarely runs)."""
+    H, W = hdr.shape[0], hdr.shape[1]
+    scale = 1.0 / x_max
+    for i in range(H):
+        for j in range(W):
+            for k in range(3):
+                x = hdr[i, j, k]
+                t = math.sqrt(math.sqrt(min(max(x * scale, 0.0), 1.0)))
+                b = int(t * _BINS)
+                if b < 0 or b >= _BINS:  # integer guard: NaN input (fastmath) must not index out of bounds
+                    b = 0 if b < 0 else _BINS - 1
+                code = table[b]
+                while code < 255 and levels[code] <= x:
+                    code += 1
+                out[i, j, k] = code
+
+
+def sdr8_from_hdr(hdr_linear: np.ndarray, exposure: float = 1.0, curve: str = "aces", encode_gamma: str = "srgb",
+                  white: float | None = None) -> np.ndarray:
+    """``quantize_8bit(sdr_from_hdr(...))`` for a numpy H x W x 3 frame in one pass (named curves only).
+
+    Agrees with the two-step reference to +-1 code value (only at rounding ties, float64 vs float32).
+    """
+    if curve not in _CURVE_NAMES:
+        raise ValueError(f"unknown tone curve {curve!r}; choose one of {', '.join(_CURVE_NAMES)}")
+    if encode_gamma not in _GAMMAS:
+        raise ValueError(f"unknown encode gamma {encode_gamma!r}; choose one of {', '.join(_GAMMAS)}")
+    if not exposure > 0:
+        raise ValueError(f"exposure must be positive, got {exposure}")
+    hdr = np.ascontiguousarray(hdr_linear, dtype=np.float32)
+    if hdr.ndim != 3 or hdr.shape[2] != 3:
+        raise ValueError(f"expected an H x W x 3 frame, got shape {hdr.shape}")
+    # exposure folds into the levels: x * e >= L  <=>  x >= L / e
+    levels = _scene_decision_levels(curve, encode_gamma, white) / float(exposure)
+    x_max = float(levels[np.isfinite(levels) & (levels < 1e4 / exposure)].max(initial=1.0)) * 1.01
+    edges = (np.arange(_BINS) / _BINS) ** 4 * x_max
+    table = np.searchsorted(levels, edges, side="right").astype(np.int64)
+    out = np.empty(hdr.shape, np.uint8)
+    _sdr8_kernel(hdr, out, levels, table, x_max)
+    return out

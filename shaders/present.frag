@@ -1,17 +1,19 @@
 #version 330 core
 // The live window's one pass: comparison layout -> view -> output encoding (PQ or SDR preview).
+// VIEW (0 hdr, 1 sdr, 2 split, 3 heatmap, 4 diff) and MODE (0 pq, 1 sdr) are #defined by gl_renderer,
+// one program per pair: CPU renderers (llvmpipe) run every side of a uniform `if`, and selecting at
+// compile time made a 720p frame ~10x cheaper there.
 // The maths mirrors livehdr/color.py exactly (tests read the framebuffer back and compare):
 //   relative linear BT.709 -> x paper white -> BT.709->BT.2020 (BT.2087) -> roll-off -> PQ (ST 2084).
 
 uniform sampler2D u_hdr;      // operator output: linear BT.709, relative to paper white (RGB32F)
 uniform sampler2D u_sdr;      // the SDR input: code values in [0, 1]
-uniform sampler2D u_overlay;  // HUD / legend labels: RGBA8, sRGB colours, row 0 at the top, window-sized
+uniform sampler2D u_overlay;  // HUD / legend labels, already in output code values (encoded on the CPU by
+                              // gl_renderer: cheaper than per pixel here); row 0 at the top, window-sized
 
 uniform vec4 u_rect;          // picture area in window pixels (x, y from the bottom-left, w, h)
 uniform vec2 u_window;        // window (framebuffer) size in pixels
-uniform int u_view;           // 0 hdr, 1 sdr, 2 split, 3 heatmap, 4 diff
 uniform int u_layout;         // 0 wipe, 1 side by side
-uniform int u_mode;           // 0 pq (HDR10 code values), 1 sdr (tone-mapped preview)
 uniform float u_divider;      // wipe position, 0..1 of the picture width
 uniform bool u_swap;          // false: SDR input left / expansion right
 uniform float u_paper_white;  // cd/m2
@@ -82,13 +84,21 @@ vec3 tonemap_preview_SDR(vec3 rel) {
 
 // Picture light (relative linear BT.709) -> the window's code values.
 vec3 encode_output(vec3 rel) {
-    return u_mode == 0 ? encode_PQ_BT2020(rel) : tonemap_preview_SDR(rel);
+#if MODE == 0
+    return encode_PQ_BT2020(rel);
+#else
+    return tonemap_preview_SDR(rel);
+#endif
 }
 
 // Graphics (heatmap colours, HUD, divider) are sRGB code values: shown as-is on an SDR screen,
 // at paper white on an HDR one (BT.2408's graphics white).
 vec3 encode_graphics(vec3 code) {
-    return u_mode == 0 ? encode_PQ_BT2020(eotf_sRGB(code)) : code;
+#if MODE == 0
+    return encode_PQ_BT2020(eotf_sRGB(code));
+#else
+    return code;
+#endif
 }
 
 // ---- heatmap ---------------------------------------------------------------------------------------
@@ -137,46 +147,35 @@ void main() {
     vec2 frag = gl_FragCoord.xy;
     vec2 p = (frag - u_rect.xy) / u_rect.zw;
     vec3 code = vec3(0.0);
-    bool inside = all(greaterThanEqual(p, vec2(0.0))) && all(lessThan(p, vec2(1.0)));
-
-    if (inside) {
-        if (u_view == 0) {
-            code = encode_output(sample_hdr(p));
-        } else if (u_view == 1) {
-            code = encode_output(sample_sdr_relative(p));
-        } else if (u_view == 3) {
-            code = encode_graphics(heatmap(sample_hdr(p), frag));
-        } else if (u_view == 4) {
-            code = encode_graphics(difference(sample_hdr(p), sample_sdr_relative(p)));
-        } else {
-            // split: A = SDR input, B = expansion (swapped on request)
-            bool left;
-            vec2 uv = p;
-            if (u_layout == 1) {
-                left = p.x < 0.5;
-                uv.x = left ? p.x * 2.0 : (p.x - 0.5) * 2.0;
-            } else {
-                left = p.x < u_divider;
-            }
-            bool show_sdr = left != u_swap;
-            code = encode_output(show_sdr ? sample_sdr_relative(uv) : sample_hdr(uv));
-            float divider_x = u_layout == 1 ? 0.5 : u_divider;
-            if (abs(frag.x - (u_rect.x + divider_x * u_rect.z)) < 1.0) code = encode_graphics(vec3(0.8));
-        }
+    if (all(greaterThanEqual(p, vec2(0.0))) && all(lessThan(p, vec2(1.0)))) {
+#if VIEW == 0
+        code = encode_output(sample_hdr(p));
+#elif VIEW == 1
+        code = encode_output(sample_sdr_relative(p));
+#elif VIEW == 2
+        // split: A = SDR input, B = expansion (swapped on request)
+        bool left = p.x < (u_layout == 1 ? 0.5 : u_divider);
+        vec2 uv = u_layout == 1 ? vec2(fract(p.x * 2.0), p.y) : p;
+        code = encode_output(left != u_swap ? sample_sdr_relative(uv) : sample_hdr(uv));
+        float divider_x = u_layout == 1 ? 0.5 : u_divider;
+        if (abs(frag.x - (u_rect.x + divider_x * u_rect.z)) < 1.0) code = encode_graphics(vec3(0.8));
+#elif VIEW == 3
+        code = encode_graphics(heatmap(sample_hdr(p), frag));
+#else
+        code = encode_graphics(difference(sample_hdr(p), sample_sdr_relative(p)));
+#endif
     }
 
+#if VIEW == 3
     // Heatmap legend: the palette from 0.01 to 10000 cd/m2, bottom to top, plus a clip swatch above.
-    if (u_legend.z > 0.0) {
-        vec2 q = (frag - u_legend.xy) / u_legend.zw;
-        if (q.x >= 0.0 && q.x < 1.0 && q.y >= 0.0 && q.y < 1.0) {
-            code = encode_graphics(heat_palette(pow(10.0, q.y * 6.0 - 2.0)));
-        } else if (q.x >= 0.0 && q.x < 1.0 && q.y >= 1.04 && q.y < 1.1) {
-            code = encode_graphics(CLIP_COLOUR);
-        }
-    }
+    vec2 q = (frag - u_legend.xy) / u_legend.zw;
+    bool in_column = u_legend.z > 0.0 && q.x >= 0.0 && q.x < 1.0;
+    if (in_column && q.y >= 0.0 && q.y < 1.0) code = encode_graphics(heat_palette(pow(10.0, q.y * 6.0 - 2.0)));
+    if (in_column && q.y >= 1.04 && q.y < 1.1) code = encode_graphics(CLIP_COLOUR);
+#endif
 
     vec4 ov = texelFetch(u_overlay, ivec2(int(frag.x), int(u_window.y) - 1 - int(frag.y)), 0);
-    if (ov.a > 0.0) code = mix(code, encode_graphics(ov.rgb), ov.a);
+    code = mix(code, ov.rgb, ov.a);
 
     // Dither before the framebuffer's 10-bit quantisation: no banding in smooth HDR gradients.
     code += (noise(frag) - 0.5) * u_dither;

@@ -56,7 +56,11 @@ def test_chrome_ball_mirrors_the_sun_as_a_specular_highlight():
     # the sun is behind the camera, so the only source of super-white pixels is its reflection
     assert Y.max() > 50
     r, c = np.unravel_index(np.argmax(Y), Y.shape)
-    assert 150 < c < 170 and r < 100  # on the ball (centre column), above its equator: the sun is high
+    f = 160 / math.tan(math.radians(p.fov / 2))
+    centre_row = p.horizon * 200 - f * (1.0 - p.camera_height) / 6.0 - 0.5
+    radius_px = f * 1.0 / 6.0
+    assert abs(c - 159.5) < 3  # on the ball, which sits in the middle column ...
+    assert centre_row - radius_px < r < centre_row  # ... above its equator, since the sun is high
 
 
 def test_interior_hall_has_emissive_panels_and_bright_windows():
@@ -108,7 +112,7 @@ def test_demo_sdr_is_a_game_frame_with_clipped_highlights():
     assert sdr.shape == (180, 320, 3) and sdr.dtype == np.uint8
     assert (sdr == 255).all(axis=-1).sum() >= 10  # the sun and lamps burn out to white
     assert 60 <= np.median(sdr) <= 170
-    # it is exactly the ACES / sRGB / 8-bit rendering of the HDR frame
+    # it is the ACES / sRGB / 8-bit rendering of the HDR frame (the fused path may differ by 1 at ties)
     from livehdr.tonecurves import quantize_8bit, sdr_from_hdr
     ref = quantize_8bit(sdr_from_hdr(scenes.demo_frame_hdr(0.0, 320, 180), scenes.DEMO_EXPOSURE, "aces"))
-    np.testing.assert_array_equal(sdr, ref)
+    assert np.abs(sdr.astype(int) - ref).max() <= 1

@@ -101,3 +101,40 @@ def test_quantize_8bit():
     q = tc.quantize_8bit(np.array([-0.2, 0.0, 0.2 / 255, 0.7 / 255, 1.0, 1.5]))
     assert q.dtype == np.uint8
     np.testing.assert_array_equal(q, [0, 0, 0, 1, 255, 255])
+
+
+@pytest.mark.parametrize("curve", sorted(tc.TONE_CURVES))
+@pytest.mark.parametrize("gamma", ["srgb", "2.2", "2.4"])
+def test_fused_8bit_path_matches_the_reference(curve, gamma):
+    rng = np.random.default_rng(4)
+    hdr = np.exp(rng.uniform(-7, 5, (40, 50, 3))).astype(np.float32)  # 1e-3 .. 150, like a game frame
+    ref = tc.quantize_8bit(tc.sdr_from_hdr(hdr, 0.6, curve, gamma))
+    got = tc.sdr8_from_hdr(hdr, 0.6, curve, gamma)
+    assert got.dtype == np.uint8 and got.shape == hdr.shape
+    diff = np.abs(got.astype(int) - ref)
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.995
+    assert (got == 255).any() == (ref == 255).any()
+
+
+def test_fused_8bit_path_reinhard_white_and_bad_arguments():
+    hdr = np.full((2, 2, 3), 4.0, np.float32)
+    assert (tc.sdr8_from_hdr(hdr, 1.0, "reinhard", "srgb", white=4.0) == 255).all()
+    assert (tc.sdr8_from_hdr(hdr, 1.0, "reinhard", "srgb") == tc.quantize_8bit(
+        tc.sdr_from_hdr(hdr, 1.0, "reinhard"))).all()
+    with pytest.raises(ValueError):
+        tc.sdr8_from_hdr(hdr, 1.0, "nope")
+    with pytest.raises(ValueError):
+        tc.sdr8_from_hdr(hdr, 1.0, "aces", "2.6")
+    with pytest.raises(ValueError):
+        tc.sdr8_from_hdr(hdr[..., 0], 1.0)
+
+
+def test_fused_8bit_path_edges():
+    # black, exact code centres, NaN-free extremes; 'clip' puts every code k/255 back on k
+    codes = np.arange(256) / 255.0
+    lin = color.eotf_sRGB(codes).reshape(16, 16, 1).repeat(3, axis=2)
+    np.testing.assert_array_equal(tc.sdr8_from_hdr(lin, 1.0, "clip")[..., 0].ravel(), np.arange(256))
+    big = np.array([[[0.0, 1e6, 1e-9]]], np.float32)
+    np.testing.assert_array_equal(tc.sdr8_from_hdr(big, 0.6, "aces")[0, 0], [0, 255, 0])
+    with pytest.raises(ValueError):
+        tc.sdr8_from_hdr(big, 0.0, "aces")

@@ -1,0 +1,178 @@
+"""Speed of the video path, per stage: ``python -m livehdr.bench [--model M] [--device D] [--size WxH] --json``.
+
+For each operator (``operators.list_operators()``, or only ``--model``) a short clip is converted through the
+real threaded pipeline (decode -> to_rgb -> infer -> pack -> encode, libx265). Reported per operator and
+device: the median ms of each stage, ``infer_ms``, and ``fps`` measured end to end (from the first frame
+handed to the encoder until the file is finished, flush included; start-up costs are left out). The
+``encode`` stage is only the time spent in the encode call: x265 works in its own threads, so ``fps`` is
+the honest number. Learned models also run on CUDA when present.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+from livehdr.errors import UserError
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
+    if w < 2 or h < 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is too small")
+    return w, h
+
+
+def make_test_clip(path: str, width: int, height: int, frames: int, rate: int = 30) -> str:
+    """A short H.264 clip of FFmpeg's testsrc2 pattern: what a typical SDR input decodes like."""
+    import av
+
+    src = av.open(f"testsrc2=size={width}x{height}:rate={rate}", format="lavfi")
+    with av.open(path, "w") as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "18"}
+        stream.codec_context.colorspace = 1  # BT.709, as HD material is tagged
+        stream.codec_context.color_range = 1
+        for n, frame in enumerate(src.decode(video=0)):
+            if n >= frames:
+                break
+            frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709")
+            frame.pts = n
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    src.close()
+    return path
+
+
+class _TimedWriter:
+    """Wraps the HDR10 writer to note when each frame has been encoded."""
+
+    def __init__(self, writer):
+        self.writer = writer
+        self.done_at: list[float] = []
+
+    @property
+    def timings(self):
+        return self.writer.timings
+
+    def write(self, *args, **kwargs):
+        self.writer.write(*args, **kwargs)
+        self.done_at.append(time.perf_counter())
+
+
+def bench_operator(name: str, device: str, clip: str, folder: str, frames: int, preset: str) -> dict:
+    from livehdr import pipeline, sinks
+    from livehdr.color import ReferenceLevels
+    from livehdr.operators import OperatorConfig, create_operator
+    from livehdr.sources import FileSource
+
+    operator = create_operator(name, OperatorConfig(levels=ReferenceLevels(), device=device))
+    source = FileSource(clip, hwaccel="none")
+    out = os.path.join(folder, f"{name}-{device}.mkv")
+    writer = sinks.HDR10Writer(out, source.width & ~1, source.height & ~1, operator.levels, fps=source.fps,
+                               time_base=source.time_base, preset=preset, encoder="libx265", overwrite=True)
+    timed = _TimedWriter(writer)
+    conversion = pipeline._Conversion(source, operator, timed, frames)
+    try:
+        conversion.run(_NoProgress())
+        writer.finish(truncated=True)
+        finished_at = time.perf_counter()  # x265 works in its own threads: count its flush too
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        source.close()
+    medians = conversion.times.medians()
+    stamps = timed.done_at
+    fps = (len(stamps) - 1) / (finished_at - stamps[0]) if len(stamps) > 1 else None
+    stages = {stage: round(medians.get(stage, 0.0), 3) for stage in pipeline.STAGES}
+    slowest = max(stages, key=stages.get)
+    return {"model": name, "device": device, "frames": len(stamps), "stages_ms": stages,
+            "infer_ms": stages["infer"], "fps": round(fps, 3) if fps else None, "slowest_stage": slowest}
+
+
+class _NoProgress:
+    def update(self, n):
+        pass
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
+def run(argv=None) -> tuple[dict, bool]:
+    """Returns (the report, whether --json was asked for)."""
+    from livehdr.operators import list_operators
+
+    p = argparse.ArgumentParser(prog="python -m livehdr.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=None, help="only this operator (default: every registered operator)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="only this device (default: cpu, plus cuda for learned models when present)")
+    p.add_argument("--size", type=parse_size, default=(1920, 1080), metavar="WxH", help="default 1920x1080")
+    p.add_argument("--frames", type=int, default=4, help="frames per operator (default 4)")
+    p.add_argument("--preset", default="ultrafast", help="x265 preset (default ultrafast)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    args = p.parse_args(argv)
+    if args.frames < 2:
+        raise UserError("--frames must be at least 2 (fps is measured between frames)")
+
+    entries = list_operators()
+    if args.model is not None:
+        entries = [e for e in entries if e.name == args.model]
+        if not entries:
+            raise UserError(f"unknown model {args.model!r}; available: "
+                            f"{', '.join(e.name for e in list_operators())}")
+    has_cuda = cuda_available()
+    if args.device == "cuda" and not has_cuda:
+        raise UserError("--device cuda: no CUDA device here")
+    width, height = args.size
+    results = []
+    with tempfile.TemporaryDirectory(prefix="livehdr-bench-") as folder:
+        clip = make_test_clip(os.path.join(folder, "input.mp4"), width, height, args.frames)
+        for entry in entries:
+            devices = [args.device] if args.device else (["cpu", "cuda"] if entry.learned and has_cuda else ["cpu"])
+            for device in devices:
+                try:
+                    results.append(bench_operator(entry.name, device, clip, folder, args.frames, args.preset))
+                except UserError as e:  # e.g. a learned model without weights: report it, bench the rest
+                    results.append({"model": entry.name, "device": device, "error": str(e)})
+                print(f"livehdr.bench: {entry.name} on {device} done", file=sys.stderr)
+    report = {"size": f"{width}x{height}", "frames": args.frames, "encoder": "libx265", "preset": args.preset,
+              "cpu_count": os.cpu_count(), "cuda": has_cuda, "results": results}
+    return report, args.json
+
+
+def main(argv=None) -> int:
+    try:
+        report, want_json = run(argv)
+    except UserError as e:
+        print(f"livehdr: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    if want_json:
+        print(json.dumps(report))
+    else:
+        for r in report["results"]:
+            if "error" in r:
+                print(f"{r['model']:<12} {r['device']:<4} skipped: {r['error']}")
+                continue
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items())
+            print(f"{r['model']:<12} {r['device']:<4} {r['fps'] or 0:6.2f} fps   ms: {stages}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""python -m livehdr.bench prints one JSON object with per-stage medians and fps (CPU, tiny size)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from livehdr import bench, pipeline
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_bench_json_on_cpu():
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "livehdr.bench", "--model", "naive", "--device", "cpu",
+                           "--size", "96x64", "--frames", "3", "--json"], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)  # exactly one JSON object on stdout
+    assert report["size"] == "96x64" and report["frames"] == 3
+    (result,) = report["results"]
+    assert (result["model"], result["device"], result["frames"]) == ("naive", "cpu", 3)
+    assert set(result["stages_ms"]) == set(pipeline.STAGES)
+    assert all(v >= 0 for v in result["stages_ms"].values())
+    assert result["infer_ms"] == result["stages_ms"]["infer"] > 0
+    assert result["fps"] > 0 and result["slowest_stage"] in pipeline.STAGES
+
+
+def test_bench_rejects_unknown_model(capsys):
+    assert bench.main(["--model", "no-such-model", "--size", "64x48", "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("livehdr: error: unknown model")
+
+
+def test_bench_clip_is_what_it_claims(tmp_path):
+    import av
+
+    path = bench.make_test_clip(str(tmp_path / "c.mp4"), 64, 48, 3)
+    with av.open(path) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.name, v.width, v.height) == ("h264", 64, 48)
+        assert sum(1 for _ in c.decode(v)) == 3

@@ -1,0 +1,97 @@
+"""livehdr.evaluate on a tiny case set built from synthetic EXR files in a temp folder."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from livehdr import evaluate
+from livehdr.imageio import write_exr
+from livehdr.models import weights as W
+from livehdr.models.mqnet import MQNet
+from livehdr.operators import create_operator
+from livehdr.train.data import load_images
+from livehdr.train.synthesis import make_eval_cases
+
+
+def scene(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = rng.uniform(0.02, 0.5, size=(48, 96, 1)).astype(np.float32) * np.array([0.9, 1.0, 0.8], np.float32)
+    img[5:12, 20:40] = 40.0  # a bright window: clipped in every recipe
+    return img
+
+
+@pytest.fixture
+def setup(tmp_path):
+    data = tmp_path / "held"
+    data.mkdir()
+    write_exr(str(data / "one.exr"), scene(1), half=False)
+    write_exr(str(data / "two.exr"), scene(2), half=False)
+    torch.manual_seed(0)
+    identity = MQNet(width=0.1, head_channels=8)  # zero head: the naive operator in disguise
+    path = str(tmp_path / "ident.safetensors")
+    W.save_model(path, identity.eval(), "mqnet")
+    W.write_card(str(tmp_path / "ident.json"), {"data": {"train": ["elsewhere"]}})
+    return data, path
+
+
+def test_evaluate_reports_baselines_and_model_on_the_same_cases(setup, tmp_path, capsys):
+    data, weights = setup
+    out = tmp_path / "r.json"
+    rc = evaluate.main(["--data", str(data), "--model", "mqnet", "--weights", weights, "--cases", "5",
+                        "--size", "48x32", "--json", str(out), "--write-card", "--no-cvvdp"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "naive" in text and "bt2446a" in text and "mqnet" in text and "PU21-PSNR" in text
+    summary = json.loads(out.read_text())
+    res = summary["results"]
+    assert set(res) == {"naive", "bt2446a", "mqnet"}
+    assert all(len(r["cases"]) == 5 for r in res.values())
+    # the identity network is exactly naive: same scores, so it must not "beat" naive
+    assert res["mqnet"]["mean"]["pu21_psnr"] == pytest.approx(res["naive"]["mean"]["pu21_psnr"], abs=1e-3)
+    assert summary["beats_naive"]["mqnet"] is False
+    # bt2446a expands the clipped window, so it has a smaller highlight error than naive here
+    assert res["bt2446a"]["mean"]["highlight_log10_error"] < res["naive"]["mean"]["highlight_log10_error"]
+    card = W.read_card(str(tmp_path / "ident.json"))
+    assert card["metrics"]["beats_naive"] is False
+    assert card["metrics"]["heldout"]["cases"] == 5
+    assert set(card["metrics"]["heldout"]["mean"]) == {"naive", "bt2446a", "mqnet"}
+
+
+def test_evaluate_metrics_match_a_direct_computation(setup):
+    data, _ = setup
+    images = load_images([str(data)])
+    cases = make_eval_cases(images, 3, 48, 32, seed=7)
+    naive = create_operator("naive")
+    res = evaluate.evaluate({"naive": naive}, cases, use_cvvdp=False)
+    from livehdr.metrics import pu21_psnr
+
+    direct = [pu21_psnr(naive(c["sdr"]) * 203, c["target"] * 203) for c in cases]
+    assert res["naive"]["mean"]["pu21_psnr"] == pytest.approx(float(np.mean(direct)), rel=1e-9)
+    assert all(math.isfinite(x) for x in direct)
+
+
+def test_beats_naive_rule():
+    def r(psnr, hl):
+        return {"mean": {"pu21_psnr": psnr, "highlight_log10_error": hl}}
+
+    assert evaluate.beats_naive({"naive": r(25, 0.4), "m": r(26.1, 0.3)}, "m")
+    assert not evaluate.beats_naive({"naive": r(25, 0.4), "m": r(25.9, 0.3)}, "m")  # < 1 dB
+    assert not evaluate.beats_naive({"naive": r(25, 0.4), "m": r(27, 0.5)}, "m")  # worse highlights
+
+
+def test_evaluate_flags_training_images(setup, tmp_path, capsys):
+    data, weights = setup
+    W.write_card(str(tmp_path / "ident.json"), {"data": {"train": ["one"]}})
+    rc = evaluate.main(["--data", str(data), "--model", "mqnet", "--weights", weights, "--cases", "2",
+                        "--size", "32x32", "--no-cvvdp"])
+    assert rc == 0
+    assert "trained on one" in capsys.readouterr().err
+
+
+def test_evaluate_bad_input_is_a_one_line_error(tmp_path, capsys):
+    assert evaluate.main(["--data", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error:" in err
+    assert evaluate.main(["--data", str(tmp_path), "--size", "big"]) == 2

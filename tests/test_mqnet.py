@@ -1,0 +1,199 @@
+"""MQNet architecture, output contract, safetensors I/O and the operator-registry bridge."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from livehdr import color
+from livehdr.errors import UserError
+from livehdr.models import create_model, default_operator_name, list_models
+from livehdr.models import weights as W
+from livehdr.models.mqnet import ATTENTIONS, MQNet, make_divisible, parameter_count
+from livehdr.operators import OperatorConfig, create_operator
+
+HEADROOM = 1000 / 203
+
+
+def tiny(attention="ca", seed=0, perturb=True):
+    torch.manual_seed(seed)
+    m = MQNet(width=0.1, attention=attention, head_channels=8)
+    if perturb:  # the head starts at zero (identity); give it a real gain map
+        with torch.no_grad():
+            m.head[-1].weight.normal_(0, 0.5)
+            m.head[-1].bias.normal_(0, 0.5)
+    return m.eval()
+
+
+def test_make_divisible_matches_mobilenetv2_rounding():
+    # MobileNetV2 widths at multiplier 0.35: 32 -> 16, 24 -> 8, 96 -> 32, 320 -> 112.
+    assert [make_divisible(c * 0.35) for c in (32, 24, 96, 320)] == [16, 8, 32, 112]
+
+
+@pytest.mark.parametrize("h,w", [(37, 53), (64, 64), (5, 7)])
+def test_any_size_and_output_contract(h, w):
+    m = tiny()
+    x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        y = m(x)
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all()
+    assert float(y.min()) >= 0.0
+    assert float(y.max()) <= HEADROOM + 1e-6
+    # the gain map is not trivial: some pixels were changed by more than 10 %
+    lin = color.eotf_sRGB(x)
+    assert float(((y - lin).abs() > 0.1 * lin + 1e-3).float().mean()) > 0.1
+
+
+def test_untrained_head_is_the_naive_operator():
+    m = MQNet(width=0.1, head_channels=8).eval()
+    x = torch.rand(1, 3, 40, 48)
+    with torch.inference_mode():
+        torch.testing.assert_close(m(x), color.eotf_sRGB(x), rtol=0, atol=1e-7)
+
+
+def test_output_reaches_the_headroom_fixing_the_published_range():
+    """sigma(I + tanh) could only reach 0.27..0.88; our gain map must reach the display peak."""
+    m = MQNet(width=0.1, head_channels=8).eval()
+    with torch.no_grad():
+        m.head[-1].bias.fill_(10.0)  # tanh -> 1: gain 2^3 = 8
+    white = torch.ones(1, 3, 32, 32)
+    with torch.inference_mode():
+        y = m(white)
+        assert torch.allclose(y, torch.full_like(y, HEADROOM))
+        y2 = m(white, max_relative=2.0)  # a lower display peak is honoured
+        assert torch.allclose(y2, torch.full_like(y2, 2.0))
+        m.head[-1].bias.fill_(-10.0)  # the other bound: 1/8 of the input light
+        torch.testing.assert_close(m(white), torch.full_like(white, 0.125), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_attention_variants_differ_and_run(attention):
+    m = tiny(attention)
+    assert create_model("mqnet", width=0.1, attention=attention, head_channels=8).config["attention"] == attention
+    with torch.inference_mode():
+        assert m(torch.rand(1, 3, 33, 65)).shape == (1, 3, 33, 65)
+
+
+def test_attention_changes_parameter_count_and_bad_name_fails():
+    counts = {a: parameter_count(MQNet(width=0.35, attention=a)) for a in ATTENTIONS}
+    assert len(set(counts.values())) == len(ATTENTIONS)
+    assert counts["none"] < counts["sa"] < counts["csa"]
+    assert 150_000 < counts["ca"] < 1_500_000  # the paper's 0.9M class, at width 0.35
+    with pytest.raises(ValueError):
+        MQNet(attention="bogus")
+    assert "mqnet" in list_models()
+
+
+def test_safetensors_round_trip_gives_identical_outputs(tmp_path):
+    m = tiny("csa")
+    # give BatchNorm non-trivial running statistics too
+    m.train()
+    with torch.no_grad():
+        m(torch.rand(4, 3, 64, 64))
+    m.eval()
+    path = str(tmp_path / "m.safetensors")
+    W.save_model(path, m, "mqnet")
+    m2 = W.load_model(path, expect_arch="mqnet")
+    x = torch.rand(1, 3, 37, 53)
+    with torch.inference_mode():
+        assert torch.equal(m(x), m2(x))
+    assert m2.config == m.config
+    assert not any(name.endswith(".partial.safetensors") for name in os.listdir(tmp_path))
+
+
+def test_bad_weights_are_one_line_user_errors(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        W.load_model(str(tmp_path / "missing.safetensors"))
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
+    with pytest.raises(UserError, match="cannot read weights") as e:
+        W.load_model(str(junk))
+    assert "\n" not in str(e.value)
+    # right format, wrong shapes: a width-0.1 file relabelled as width 0.35
+    m = tiny()
+    path = str(tmp_path / "w.safetensors")
+    W.save_model(path, m, "mqnet")
+    from safetensors.torch import load_file, save_file
+
+    meta = W.read_metadata(path)
+    meta["config"] = json.dumps({**m.config, "width": 0.35})
+    save_file(load_file(path), path, metadata=meta)
+    with pytest.raises(UserError, match="do not fit"):
+        W.load_model(path)
+    with pytest.raises(UserError):
+        create_operator("mqnet", OperatorConfig(weights=str(junk)))
+
+
+def test_checkpoint_round_trip_restores_optimizer(tmp_path):
+    m = tiny()
+    m.train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    for _ in range(2):
+        opt.zero_grad()
+        m(torch.rand(2, 3, 32, 32)).mean().backward()
+        opt.step()
+    path = str(tmp_path / "c.safetensors")
+    W.save_checkpoint(path, m, opt, "mqnet", {"epoch": 3, "step": 2})
+    m2 = tiny(seed=5, perturb=False)
+    opt2 = torch.optim.Adam(m2.parameters(), lr=1e-3)
+    counters = W.load_checkpoint(path, m2, opt2)
+    assert counters == {"epoch": 3, "step": 2}
+    for a, b in zip(m.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
+    s1, s2 = opt.state_dict()["state"], opt2.state_dict()["state"]
+    assert s1.keys() == s2.keys()
+    for k in s1:
+        assert torch.equal(s1[k]["exp_avg_sq"], s2[k]["exp_avg_sq"])
+        assert float(s1[k]["step"]) == float(s2[k]["step"]) == 2.0
+
+
+def _weights_file(tmp_path, perturb=True):
+    path = str(tmp_path / "op.safetensors")
+    W.save_model(path, tiny(perturb=perturb), "mqnet")
+    return path
+
+
+def test_operator_numpy_and_torch_agree(tmp_path):
+    op = create_operator("mqnet", OperatorConfig(weights=_weights_file(tmp_path), device="cpu"))
+    img = np.random.default_rng(0).random((37, 53, 3), dtype=np.float32)
+    out = op(img)
+    assert isinstance(out, np.ndarray) and out.shape == img.shape and out.dtype == np.float32
+    t = torch.from_numpy(img).permute(2, 0, 1)[None]
+    out_t = op(t)
+    assert isinstance(out_t, torch.Tensor) and out_t.shape == t.shape
+    np.testing.assert_allclose(out_t[0].permute(1, 2, 0).numpy(), out, rtol=1e-4, atol=1e-5)
+    u8 = op.expand_uint8((img * 255).astype(np.uint8))
+    assert u8.dtype == np.float32 and np.all(u8 >= 0) and np.all(u8 <= HEADROOM + 1e-6)
+
+
+def test_operator_input_gamma_is_honoured(tmp_path):
+    """An identity network must reproduce the naive operator for every --input-gamma."""
+    path = _weights_file(tmp_path, perturb=False)
+    img = np.random.default_rng(2).random((16, 24, 3), dtype=np.float32)
+    for gamma in ("srgb", "2.2", "2.4"):
+        cfg = OperatorConfig(weights=path, input_gamma=gamma)
+        np.testing.assert_allclose(create_operator("mqnet", cfg)(img), create_operator("naive", cfg)(img),
+                                   rtol=1e-4, atol=1e-6)
+
+
+def test_default_operator_follows_the_card(tmp_path, monkeypatch):
+    monkeypatch.setattr(W, "MODELS_DIR", str(tmp_path))
+    assert default_operator_name() is None  # no shipped weights
+    _weights_file(tmp_path)
+    os.replace(tmp_path / "op.safetensors", tmp_path / "mqnet.safetensors")
+    assert default_operator_name() is None  # no card
+    W.write_card(str(tmp_path / "mqnet.json"), {"metrics": {"beats_naive": False}})
+    assert default_operator_name() is None
+    W.write_card(str(tmp_path / "mqnet.json"), {"metrics": {"beats_naive": True}})
+    assert default_operator_name() == "mqnet"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fp16_matches_cpu(tmp_path):
+    path = _weights_file(tmp_path)
+    img = np.random.default_rng(3).random((64, 96, 3), dtype=np.float32)
+    cpu = create_operator("mqnet", OperatorConfig(weights=path, device="cpu"))(img)
+    gpu = create_operator("mqnet", OperatorConfig(weights=path, device="cuda"))(img)
+    np.testing.assert_allclose(gpu, cpu, rtol=2e-2, atol=2e-2)
