@@ -135,6 +135,9 @@ class _Conversion:
             _put(self.expanded, _END, self.stop)
 
     def _write(self) -> None:
+        from livehdr import pack
+
+        pack.share_cores_in_this_thread()
         while (item := _get(self.expanded, self.stop)) is not _END:
             frame, rel = item
             self.writer.write(rel, frame.pts, frame.duration)

@@ -106,3 +106,10 @@ def test_expand_uint8():
     frame = np.full((2, 2, 3), 255, np.uint8)
     assert create_operator("naive").expand_uint8(frame)[0, 0, 0] == pytest.approx(1.0)
     assert math.isclose(create_operator("bt2446a").expand_uint8(frame)[0, 0, 0], 1000 / 203, rel_tol=1e-4)
+
+
+@pytest.mark.parametrize("saturation", [1.0, 1.6])
+def test_naive_table_path_matches_the_formula(saturation):
+    frame = np.random.default_rng(5).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    op = create_operator("naive", OperatorConfig(saturation=saturation, input_gamma="2.2"))
+    np.testing.assert_allclose(op.expand_uint8(frame), op(frame.astype(np.float32) / 255), atol=1e-6)

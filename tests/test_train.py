@@ -1,8 +1,8 @@
 """Training data (loader, hold-out, views), SDR synthesis, the loss and the training loop/CLI."""
+import contextlib
+import io
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,9 +15,6 @@ from livehdr.train import synthesis
 from livehdr.train.data import find_hdr_files, load_images, perspective_view, random_view, split_holdout
 from livehdr.train.losses import itm_loss
 from livehdr.train.loop import Sampler, lr_at
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def toy_panorama(seed: int, h: int = 64) -> np.ndarray:
     """A tiny equirect scene: sky gradient, a sun far above paper white, textured ground."""
@@ -197,17 +194,25 @@ def test_a_few_training_steps_lower_the_loss_on_a_fixed_batch(hdr_folder):
 
 
 def _train_cli(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, "-m", "livehdr.train", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=300)
+    """Run the CLI in-process (no second torch import); returns (exit code, stderr)."""
+    from livehdr.train.__main__ import main
+
+    threads = torch.get_num_threads()
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            rc = main(list(args))
+    finally:
+        torch.set_num_threads(threads)
+    return rc, err.getvalue()
 
 
 def test_train_cli_writes_weights_card_checkpoint_and_resumes(hdr_folder, tmp_path):
     out = str(tmp_path / "m")
     common = ["--data", str(hdr_folder), "--out", out, "--steps-per-epoch", "2", "--crop", "32", "--batch", "2",
               "--width", "0.1", "--val", "beta", "--val-cases", "2", "--synthetic-fraction", "0", "--quiet"]
-    r = _train_cli(*common, "--epochs", "1")
-    assert r.returncode == 0, r.stderr
+    rc, err = _train_cli(*common, "--epochs", "1")
+    assert rc == 0, err
     from livehdr.models.weights import load_model, read_card, read_metadata
 
     card = read_card(out + ".json")
@@ -216,8 +221,8 @@ def test_train_cli_writes_weights_card_checkpoint_and_resumes(hdr_folder, tmp_pa
     assert set(card["metrics"]["validation"]["model"]) >= {"pu21_psnr", "highlight_log10_error"}
     model = load_model(out + ".safetensors")
     assert model.config["width"] == 0.1
-    r = _train_cli(*common, "--epochs", "2", "--resume")
-    assert r.returncode == 0, r.stderr
+    rc, err = _train_cli(*common, "--epochs", "2", "--resume")
+    assert rc == 0, err
     import json
 
     assert json.loads(read_metadata(out + ".ckpt.safetensors")["counters"])["step"] == 4
@@ -226,8 +231,8 @@ def test_train_cli_writes_weights_card_checkpoint_and_resumes(hdr_folder, tmp_pa
 
 
 def test_train_cli_bad_input_is_one_line(tmp_path):
-    r = _train_cli("--data", str(tmp_path / "missing"), "--out", str(tmp_path / "m"))
-    assert r.returncode == 2
-    assert r.stderr.strip().count("\n") == 0 and "error:" in r.stderr and "Traceback" not in r.stderr
-    r = _train_cli("--data", str(tmp_path), "--out", str(tmp_path / "m"), "--crop", "50")
-    assert r.returncode == 2 and "multiple of 32" in r.stderr
+    rc, err = _train_cli("--data", str(tmp_path / "missing"), "--out", str(tmp_path / "m"))
+    assert rc == 2
+    assert err.strip().count("\n") == 0 and "error:" in err and "Traceback" not in err
+    rc, err = _train_cli("--data", str(tmp_path), "--out", str(tmp_path / "m"), "--crop", "50")
+    assert rc == 2 and "multiple of 32" in err
