@@ -37,7 +37,7 @@ def _cvvdp_metric():
 
 def evaluate(operators: dict, cases: list, paper_white: float = 203.0, use_cvvdp: bool = True) -> dict:
     """{operator: {"mean": {...}, "per_recipe": {...}, "cases": [...]}} over the same cases."""
-    from livehdr.metrics import frame_metrics
+    from livehdr.metrics import frame_metrics, nanmean
 
     cvvdp = _cvvdp_metric() if use_cvvdp else None
     results = {}
@@ -50,11 +50,11 @@ def evaluate(operators: dict, cases: list, paper_white: float = 203.0, use_cvvdp
                 m["cvvdp_jod"] = _cvvdp_score(cvvdp, pred * paper_white, c["target"] * paper_white)
             rows.append({"case": c["name"], "recipe": c["recipe"], **m})
         keys = [k for k in rows[0] if k not in ("case", "recipe")]
-        mean = {k: _nanmean([r[k] for r in rows]) for k in keys}
+        mean = {k: nanmean([r[k] for r in rows]) for k in keys}
         per_recipe = {}
         for recipe in sorted({r["recipe"] for r in rows}):
             sel = [r for r in rows if r["recipe"] == recipe]
-            per_recipe[recipe] = {k: _nanmean([r[k] for r in sel]) for k in METRICS}
+            per_recipe[recipe] = {k: nanmean([r[k] for r in sel]) for k in METRICS}
         results[name] = {"mean": mean, "per_recipe": per_recipe, "cases": rows}
     return results
 
@@ -67,11 +67,6 @@ def _cvvdp_score(metric, test_nits, ref_nits) -> float:
         return float(q)
     except Exception:
         return math.nan
-
-
-def _nanmean(xs) -> float:
-    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
-    return float(np.mean(xs)) if xs else math.nan
 
 
 def beats_naive(results: dict, model: str) -> bool:

@@ -66,6 +66,12 @@ def midtone_mask(sdr_code: np.ndarray, lo: float = 0.1, hi: float = 0.8) -> np.n
     return (np.min(code, axis=-1) >= lo) & (np.max(code, axis=-1) <= hi)
 
 
+def nanmean(values) -> float:
+    """Mean ignoring NaN (e.g. a highlight error on a case without clipped pixels); NaN if nothing is left."""
+    xs = [float(x) for x in values if x is not None and not math.isnan(float(x))]
+    return float(np.mean(xs)) if xs else math.nan
+
+
 def frame_metrics(pred_rel: np.ndarray, target_rel: np.ndarray, sdr_code: np.ndarray,
                   paper_white: float = color.PAPER_WHITE_BT2408) -> dict:
     """All metrics for one case: operator output and target both relative to paper white (H x W x 3)."""

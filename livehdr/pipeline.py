@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from livehdr.errors import UserError
+from livehdr.signals import sigint_blocked_for_new_threads
 from livehdr.sources import SourceFrame, note
 
 STAGES = ("decode", "to_rgb", "infer", "pack", "encode")
@@ -97,7 +98,8 @@ class _Conversion:
         self.decoded = queue.Queue(QUEUE_FRAMES)
         self.expanded = queue.Queue(QUEUE_FRAMES)
         self.errors: list[BaseException] = []
-        self.cut_short = False  # stopped before the source's end (--max-frames)
+        self.cut_short = False  # stopped before the source's end (--max-frames, Ctrl-C)
+        self.end_requested = threading.Event()  # Ctrl-C: read no more, finish what is in flight
         self.written = 0
         self.threads = [threading.Thread(target=self._guard, args=(f,), name=f"livehdr-{f.__name__}", daemon=True)
                         for f in (self._read, self._expand, self._write)]
@@ -112,7 +114,7 @@ class _Conversion:
     def _read(self) -> None:
         try:
             for frame in self.source.frames():
-                if self.max_frames is not None and frame.index >= self.max_frames:
+                if self.end_requested.is_set() or (self.max_frames is not None and frame.index >= self.max_frames):
                     self.cut_short = True
                     break
                 for stage in ("decode", "to_rgb"):
@@ -146,8 +148,9 @@ class _Conversion:
             self.written += 1
 
     def run(self, progress) -> None:
-        for t in self.threads:
-            t.start()
+        with sigint_blocked_for_new_threads():  # workers (and threads they create) leave Ctrl-C to main
+            for t in self.threads:
+                t.start()
         done = 0
         writer_thread = self.threads[-1]
         while writer_thread.is_alive():
@@ -163,11 +166,22 @@ class _Conversion:
             raise self.errors[0]
 
     def halt(self) -> None:
-        """Ctrl-C: stop every thread; frames already encoded stay in the file."""
-        self.stop.set()
-        for t in self.threads:
-            while t.is_alive():
-                t.join(0.1)
+        """Ctrl-C: end the input here, as --max-frames would, and let the few frames in flight drain.
+
+        Stopping the threads abruptly instead left x265 in a state where the final flush deadlocked
+        (FrameEncoder::getEncodedPicture, 4 runs in 10); the drained path never did in our runs.
+        A second Ctrl-C stops at once.
+        """
+        self.end_requested.set()
+        try:
+            for t in self.threads:
+                while t.is_alive():
+                    t.join(0.1)
+        except KeyboardInterrupt:
+            self.stop.set()
+            for t in self.threads:
+                while t.is_alive():
+                    t.join(0.1)
 
 
 def run_conversion(args) -> int:
@@ -218,7 +232,13 @@ def run_conversion(args) -> int:
           + (" (interrupted)" if interrupted else ""), file=sys.stderr)
     if args.stats:
         print(format_stats(conversion.times.medians()), file=sys.stderr)
-    return 130 if interrupted else 0
+    code = 130 if interrupted else 0
+    if summary.get("encoder_stuck"):
+        # The file is complete and in place; a stuck encoder thread would hang the interpreter's exit.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def format_stats(medians: dict[str, float]) -> str:
@@ -306,8 +326,9 @@ class LivePipeline:
             return
         self._threads = [threading.Thread(target=self._guard, args=(f,), name=f"livehdr-live-{f.__name__}",
                                           daemon=True) for f in (self._read, self._expand)]
-        for t in self._threads:
-            t.start()
+        with sigint_blocked_for_new_threads():
+            for t in self._threads:
+                t.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -409,8 +430,8 @@ class LivePipeline:
                 return False
             if self._seek_pending():
                 return True
-            for stage in ("decode", "to_rgb"):
-                self.times.add(stage, frame.timings.get(stage, 0.0))
+            for stage, ms in (frame.timings or {"decode": 0.0, "to_rgb": 0.0}).items():
+                self.times.add(stage, ms)  # files report decode/to_rgb, screen capture reports capture
             if not self.source.is_live and frame.pts is not None:
                 now = time.perf_counter()
                 if clock_start is None:

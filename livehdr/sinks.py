@@ -22,6 +22,7 @@ import numpy as np
 from livehdr import hevc_sei
 from livehdr.color import ReferenceLevels
 from livehdr.errors import UserError
+from livehdr.signals import sigint_blocked_for_new_threads
 from livehdr.sources import note, warn
 
 # Mastering display: P3-D65, the usual HDR10 grading display; BT.709-derived content lies inside it.
@@ -129,7 +130,8 @@ class HDR10Writer:
         self.video_tmp = _hidden_temp(path, "video")
         try:
             self.encoder_name = self._pick_encoder(encoder)
-            self._open_encoder(crf, preset)
+            with sigint_blocked_for_new_threads():  # x265's pool must never take Ctrl-C
+                self._open_encoder(crf, preset)
         except BaseException:
             _remove(self.video_tmp)
             raise
@@ -223,6 +225,8 @@ class HDR10Writer:
     def write(self, rel: np.ndarray, pts: float | None, duration: float | None = None) -> None:
         """Pack and encode one frame shown at ``pts`` seconds (None: right after the previous one)."""
         t0 = time.perf_counter()
+        if self._started is None:
+            self._started = t0
         frame = self.pack(rel)
         t1 = time.perf_counter()
         step = 1 / (self.fps * self.time_base)
@@ -267,7 +271,7 @@ class HDR10Writer:
         (--max-frames, Ctrl-C, a damaged file), so copied audio stops where the video stops."""
         final_tmp = None
         try:
-            self._mux(self.stream.encode(None))
+            self._flush_encoder()
             self.out.close()
             if self.frames == 0:
                 raise UserError("no frame could be decoded from the input; nothing written")
@@ -280,7 +284,48 @@ class HDR10Writer:
             _remove(self.video_tmp)
             _remove(final_tmp)
         return {"frames": self.frames, "max_cll": self.max_cll_int, "max_fall": self.max_fall_int,
-                "copied_streams": copied, "encoder": self.encoder_name}
+                "copied_streams": copied, "encoder": self.encoder_name,
+                "encoder_stuck": self.encoder_stuck}
+
+    # x265 4.2 sometimes deadlocks in its final flush after Ctrl-C (FrameEncoder::getEncodedPicture waits
+    # forever; a known x265 bug, seen in about 3 of 10 interrupted runs and never without the interrupt).
+    # The flush therefore runs on a helper thread with a deadline; if it is stuck, the file ends at the last
+    # packet already written and the process must leave with os._exit (see encoder_stuck).
+    FLUSH_MIN_TIMEOUT_S = 15.0
+    FLUSH_FRAMES = 60  # x265 holds at most lookahead + frame threads (< 60) frames at the end
+
+    def _flush_deadline_s(self) -> float:
+        """Generous for slow presets and 4K: 60 frames at the speed measured so far, at least 15 s."""
+        spf = (time.perf_counter() - self._started) / max(1, self.frames) if self._started else 0.0
+        return max(self.FLUSH_MIN_TIMEOUT_S, self.FLUSH_FRAMES * spf)
+
+    def _flush_encoder(self) -> None:
+        import threading
+
+        packets: list = []
+        failure: list[BaseException] = []
+
+        def drain():
+            try:
+                packets.extend(self.stream.encode(None))
+            except BaseException as e:  # reported on the calling thread
+                failure.append(e)
+
+        worker = threading.Thread(target=drain, name="livehdr-encoder-flush", daemon=True)
+        worker.start()
+        deadline = time.monotonic() + self._flush_deadline_s()
+        while worker.is_alive() and time.monotonic() < deadline:
+            worker.join(0.1)
+        if worker.is_alive():
+            self.encoder_stuck = True
+            warn(f"{self.encoder_name} did not return its last frames; the file ends at the last finished frame")
+            return
+        if failure:
+            raise failure[0]
+        self._mux(packets)
+
+    encoder_stuck = False
+    _started: float | None = None
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):

@@ -109,7 +109,7 @@ class Sampler:
 
 def evaluate_cases(model, cases) -> dict:
     """Mean metrics of the model (and of naive, for scale) over fixed cases."""
-    from livehdr.metrics import frame_metrics
+    from livehdr.metrics import frame_metrics, nanmean
     from livehdr.operators import create_operator
 
     naive = create_operator("naive")
@@ -121,7 +121,7 @@ def evaluate_cases(model, cases) -> dict:
             pred = model(x)[0].permute(1, 2, 0).numpy()
             rows["model"].append(frame_metrics(pred, c["target"], c["sdr"]))
             rows["naive"].append(frame_metrics(naive(c["sdr"]), c["target"], c["sdr"]))
-    return {k: {m: float(np.nanmean([r[m] for r in v])) for m in v[0]} for k, v in rows.items()}
+    return {k: {m: nanmean(r[m] for r in v) for m in v[0]} for k, v in rows.items()}
 
 
 def train(cfg: TrainConfig) -> dict:
