@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="weights for a learned model, instead of the shipped file")
     model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                        help="where learned models run (default: cuda when available)")
+    model.add_argument("--precision", choices=("auto", "fp32", "int8", "fp16"), default="auto",
+                       help="learned models: auto = int8 on the CPU (about 3x faster than fp32), fp16 on "
+                       "CUDA (default: auto)")
     model.add_argument("--input-gamma", choices=("srgb", "2.2", "2.4"), default="srgb",
                        help="the SDR input's display EOTF: piecewise sRGB, gamma 2.2 (many games/PCs) or "
                        "2.4 (BT.1886 video) (default: srgb)")
@@ -144,7 +147,8 @@ def operator_config(args):
     if not (0.0 <= args.saturation <= 4.0):
         raise UserError(f"--saturation {args.saturation:g} is outside 0..4")
     return OperatorConfig(levels=_reference_levels(args), input_gamma=args.input_gamma,
-                          saturation=args.saturation, device=args.device, weights=args.weights)
+                          saturation=args.saturation, device=args.device, weights=args.weights,
+                          precision=args.precision)
 
 
 def build_operator(args):

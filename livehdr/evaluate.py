@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="320x240", metavar="WxH", help="case size (default 320x240)")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8", "fp16"), default="fp32",
+                   help="learned models' arithmetic (default fp32, the reference; auto = what the CLI runs)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the full results as JSON")
     p.add_argument("--write-card", action="store_true",
                    help="record the result (and beats_naive) in the learned model's card (models/NAME.json)")
@@ -129,7 +131,7 @@ def run(args) -> dict:
         raise UserError("--cases must be at least 1")
     width, height = _parse_size(args.size)
     images = load_images(args.data, min_size=16)
-    config = OperatorConfig(device=args.device, weights=args.weights)
+    config = OperatorConfig(device=args.device, weights=args.weights, precision=args.precision)
     names = list(BASELINES) + [m for m in args.model if m not in BASELINES]
     operators = {n: create_operator(n, config) for n in names}
     notes = []

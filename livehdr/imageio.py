@@ -23,14 +23,22 @@ CHROMATICITIES_BT709 = (0.640, 0.330, 0.300, 0.600, 0.150, 0.060, 0.3127, 0.3290
 # Atomic output
 # --------------------------------------------------------------------------------------------------------
 def check_writable(path: str) -> None:
-    """Fail early, with one line, when ``path`` cannot be created."""
+    """Fail early, with one line, when ``path`` cannot be created.
+
+    A real probe file is made and removed: permission bits alone say nothing for root, read-only mounts
+    or pseudo file systems.
+    """
     folder = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(folder):
         raise UserError(f"cannot write {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"cannot write {path}: folder {folder} is not writable")
     if os.path.isdir(path):
         raise UserError(f"cannot write {path}: it is a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".livehdr-probe.", dir=folder)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: folder {folder} is not writable ({e.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 @contextlib.contextmanager
@@ -42,7 +50,10 @@ def atomic_output(path: str):
     check_writable(path)
     folder = os.path.dirname(os.path.abspath(path))
     stem, ext = os.path.splitext(os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{ext}", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{ext}", dir=folder)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror}") from None
     os.close(fd)
     try:
         yield tmp
@@ -51,6 +62,10 @@ def atomic_output(path: str):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as e:  # disk full, file vanished, ...: one line, nothing left behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UserError(f"writing {path} failed: {e.strerror or e}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -220,17 +220,14 @@ def test_int8_quantization_stays_close_to_fp32():
     assert not torch.equal(out, ref)  # it really is a different (quantized) network
 
 
-def test_operator_int8_on_request(tmp_path):
-    import dataclasses
-
-    @dataclasses.dataclass(frozen=True)
-    class WithPrecision(OperatorConfig):  # until OperatorConfig grows a precision field
-        precision: str = "int8"
-
+def test_operator_precision_choices(tmp_path):
     path = _weights_file(tmp_path)
-    op8 = create_operator("mqnet", WithPrecision(weights=path, device="cpu"))
-    op = create_operator("mqnet", OperatorConfig(weights=path, device="cpu"))
-    assert op8.int8 and not op.int8
+    op8 = create_operator("mqnet", OperatorConfig(weights=path, device="cpu", precision="int8"))
+    auto = create_operator("mqnet", OperatorConfig(weights=path, device="cpu"))
+    op = create_operator("mqnet", OperatorConfig(weights=path, device="cpu", precision="fp32"))
+    assert op8.int8 and auto.int8 and not op.int8  # auto = int8 on the CPU
+    with pytest.raises(UserError, match="needs a CUDA GPU"):
+        create_operator("mqnet", OperatorConfig(weights=path, device="cpu", precision="fp16"))
     img = np.random.default_rng(5).random((40, 40, 3), dtype=np.float32)
     a, b = op8(img), op(img)
     lin = color.eotf_sRGB(img)

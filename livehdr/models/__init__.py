@@ -80,11 +80,17 @@ def _make_learned_operator_class():
             self.weights_path = weights_path
             self.device = resolve_device(config.device)
             self.model = load_model(weights_path, expect_arch=self.arch).to(self.device)
-            self.half = self.device.type == "cuda"
+            precision = config.precision
+            on_cuda = self.device.type == "cuda"
+            if precision == "int8" and on_cuda or precision == "fp16" and not on_cuda:
+                raise UserError(f"--precision {precision} needs {'the CPU' if on_cuda else 'a CUDA GPU'}; "
+                                "use auto or fp32")
+            self.half = on_cuda and precision in ("auto", "fp16")
             if self.half:
                 self.model = self.model.half()
-            self.int8 = getattr(config, "precision", "fp32") == "int8" and self.device.type == "cpu"
-            if self.int8:  # only on request (OperatorConfig.precision, when the config has it), CPU only
+            # int8 on CPU by default: about 3x faster than fp32 at 1080p for 0.2 dB PU21 (models/mqnet.json).
+            self.int8 = not on_cuda and precision in ("auto", "int8")
+            if self.int8:
                 from livehdr.models.mqnet import calibration_frames, quantize_int8
 
                 self.model = quantize_int8(self.model, calibration_frames())
