@@ -98,6 +98,65 @@ def bench_operator(name: str, device: str, clip: str, folder: str, frames: int, 
             "infer_ms": stages["infer"], "fps": round(fps, 3) if fps else None, "slowest_stage": slowest}
 
 
+def _median_ms(fn, repeats: int) -> float:
+    import statistics
+
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def bench_kernels(width: int, height: int, repeats: int = 5) -> dict:
+    """The numba packing kernels against the plain numpy path of color.py, on one random frame.
+
+    Both produce the same code values (tests/test_pack.py); the ratio is numpy time / numba time,
+    measured in this one run.
+    """
+    import numpy as np
+
+    from livehdr import color, pack
+
+    levels = color.ReferenceLevels()
+    rel = (np.random.default_rng(0).random((height, width, 3), dtype=np.float32) ** 2 * levels.headroom)
+    y = np.empty((height, width), np.uint16)
+    u = np.empty((height // 2, width // 2), np.uint16)
+    v = np.empty_like(u)
+    weights = np.asarray(color.WEIGHTS_BT2020, np.float32)
+
+    def yuv_numpy():
+        code = color.encode_PQ_BT2020(rel, levels)
+        luma = code @ weights
+        np.clip(np.floor(876 * luma + 64.5), 4, 1019).astype(np.uint16)
+        for c, k in ((2, 1.8814), (0, 1.4746)):
+            chroma = ((code[..., c] - luma) / k).reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+            np.clip(np.floor(896 * chroma + 512.5), 4, 1019).astype(np.uint16)
+
+    def rgb10a2_numpy():
+        q = np.floor(color.encode_PQ_BT2020(rel, levels) * 1023 + 0.5).astype(np.uint32)
+        q[..., 0] | (q[..., 1] << 10) | (q[..., 2] << 20) | np.uint32(3 << 30)
+
+    nits = rel * levels.paper_white
+    pairs = {
+        "yuv420p10": (lambda: pack.relative_to_yuv420p10(rel, y, u, v, levels.paper_white, levels.peak), yuv_numpy),
+        "rgb10a2": (lambda: pack.relative_to_rgb10a2(rel, levels.paper_white, levels.peak), rgb10a2_numpy),
+        "pq": (lambda: pack.eotf_inverse_ST2084_numba(nits), lambda: color.eotf_inverse_ST2084(nits)),
+    }
+    out = {}
+    for name, (fast, reference) in pairs.items():
+        fast()  # compile / load the cache outside the timing
+        numba_ms = _median_ms(fast, repeats)
+        numpy_ms = _median_ms(reference, max(3, repeats // 2))
+        out[name] = {"numba_ms": round(numba_ms, 3), "numpy_ms": round(numpy_ms, 3),
+                     "speedup": round(numpy_ms / numba_ms, 2)}
+    import numba
+
+    out["numba_threads"] = numba.get_num_threads()
+    return out
+
+
 class _NoProgress:
     def update(self, n):
         pass
@@ -124,6 +183,8 @@ def run(argv=None) -> tuple[dict, bool]:
     p.add_argument("--frames", type=int, default=4, help="frames per operator (default 4)")
     p.add_argument("--preset", default="ultrafast", help="x265 preset (default ultrafast)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--kernels-only", action="store_true",
+                   help="only time the packing kernels (numba against numpy), no encoding")
     args = p.parse_args(argv)
     if args.frames < 2:
         raise UserError("--frames must be at least 2 (fps is measured between frames)")
@@ -138,6 +199,11 @@ def run(argv=None) -> tuple[dict, bool]:
     if args.device == "cuda" and not has_cuda:
         raise UserError("--device cuda: no CUDA device here")
     width, height = args.size
+    report = {"size": f"{width}x{height}", "cpu_count": os.cpu_count(), "cuda": has_cuda,
+              "kernels": bench_kernels(width, height)}
+    print("livehdr.bench: kernels done", file=sys.stderr)
+    if args.kernels_only:
+        return report, args.json
     results = []
     with tempfile.TemporaryDirectory(prefix="livehdr-bench-") as folder:
         clip = make_test_clip(os.path.join(folder, "input.mp4"), width, height, args.frames)
@@ -149,8 +215,7 @@ def run(argv=None) -> tuple[dict, bool]:
                 except UserError as e:  # e.g. a learned model without weights: report it, bench the rest
                     results.append({"model": entry.name, "device": device, "error": str(e)})
                 print(f"livehdr.bench: {entry.name} on {device} done", file=sys.stderr)
-    report = {"size": f"{width}x{height}", "frames": args.frames, "encoder": "libx265", "preset": args.preset,
-              "cpu_count": os.cpu_count(), "cuda": has_cuda, "results": results}
+    report.update({"frames": args.frames, "encoder": "libx265", "preset": args.preset, "results": results})
     return report, args.json
 
 
@@ -165,7 +230,11 @@ def main(argv=None) -> int:
     if want_json:
         print(json.dumps(report))
     else:
-        for r in report["results"]:
+        for name, k in report["kernels"].items():
+            if isinstance(k, dict):
+                print(f"kernel {name:<10} numba {k['numba_ms']:7.2f} ms  numpy {k['numpy_ms']:7.2f} ms  "
+                      f"x{k['speedup']:.1f}")
+        for r in report.get("results", []):
             if "error" in r:
                 print(f"{r['model']:<12} {r['device']:<4} skipped: {r['error']}")
                 continue

@@ -249,6 +249,10 @@ class HDR10Writer:
         packets = list(packets)
         for p in packets:
             self._sane_dts(p)
+            if p.pts is not None:
+                end = float((p.pts + (p.duration or 0)) * p.time_base) if p.time_base else None
+                if end is not None and (self._muxed_end is None or end > self._muxed_end):
+                    self._muxed_end = end
         try:
             self.out.mux(packets)
         except self._av.FFmpegError as e:
@@ -276,7 +280,9 @@ class HDR10Writer:
             if self.frames == 0:
                 raise UserError("no frame could be decoded from the input; nothing written")
             final_tmp = _hidden_temp(self.path, "partial")
-            copied = self._remux(final_tmp, self.end_time if truncated else None)
+            # A stuck flush leaves the video shorter than what was submitted: cut the audio at the video.
+            end = self._muxed_end if self.encoder_stuck else self.end_time
+            copied = self._remux(final_tmp, end if truncated or self.encoder_stuck else None)
             _chmod_like_new_file(final_tmp)
             os.replace(final_tmp, self.path)
             final_tmp = None
@@ -326,6 +332,7 @@ class HDR10Writer:
 
     encoder_stuck = False
     _started: float | None = None
+    _muxed_end: float | None = None  # end time (s) of the latest video packet in the file
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):

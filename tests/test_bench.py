@@ -25,6 +25,9 @@ def test_bench_json_on_cpu():
     assert all(v >= 0 for v in result["stages_ms"].values())
     assert result["infer_ms"] == result["stages_ms"]["infer"] > 0
     assert result["fps"] > 0 and result["slowest_stage"] in pipeline.STAGES
+    for name in ("yuv420p10", "rgb10a2", "pq"):
+        k = report["kernels"][name]
+        assert k["numba_ms"] > 0 and k["numpy_ms"] > 0 and k["speedup"] > 0
 
 
 def test_bench_rejects_unknown_model(capsys):
