@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                        help="where learned models run (default: cuda when available)")
     model.add_argument("--precision", choices=("auto", "fp32", "int8", "fp16"), default="auto",
-                       help="learned models: auto = int8 on the CPU (about 3x faster than fp32), fp16 on "
-                       "CUDA (default: auto)")
+                       help="learned models: auto = fp32 on the CPU, fp16 on CUDA; int8 is 3x faster on "
+                       "the CPU but blotches bright highlights (default: auto)")
     model.add_argument("--input-gamma", choices=("srgb", "2.2", "2.4"), default="srgb",
                        help="the SDR input's display EOTF: piecewise sRGB, gamma 2.2 (many games/PCs) or "
                        "2.4 (BT.1886 video) (default: srgb)")

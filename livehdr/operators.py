@@ -26,7 +26,7 @@ class OperatorConfig:
     saturation: float = 1.0
     device: str = "cpu"  # 'cpu', 'cuda' or 'auto' (learned models resolve it)
     weights: str | None = None  # learned models: a .safetensors path overriding the shipped file
-    precision: str = "auto"  # learned models: auto (int8 on CPU, fp16 on CUDA), fp32, int8 (CPU), fp16 (CUDA)
+    precision: str = "auto"  # learned models: auto (fp32 on CPU, fp16 on CUDA), fp32, int8 (CPU), fp16 (CUDA)
 
 
 class Operator:

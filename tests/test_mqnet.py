@@ -225,7 +225,7 @@ def test_operator_precision_choices(tmp_path):
     op8 = create_operator("mqnet", OperatorConfig(weights=path, device="cpu", precision="int8"))
     auto = create_operator("mqnet", OperatorConfig(weights=path, device="cpu"))
     op = create_operator("mqnet", OperatorConfig(weights=path, device="cpu", precision="fp32"))
-    assert op8.int8 and auto.int8 and not op.int8  # auto = int8 on the CPU
+    assert op8.int8 and not auto.int8 and not op.int8  # auto = fp32 on the CPU
     with pytest.raises(UserError, match="needs a CUDA GPU"):
         create_operator("mqnet", OperatorConfig(weights=path, device="cpu", precision="fp16"))
     img = np.random.default_rng(5).random((40, 40, 3), dtype=np.float32)
