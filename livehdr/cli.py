@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     win = p.add_argument_group("window")
     win.add_argument("--window", action="store_true",
-                     help="open the live window even when --output is given")
+                     help="open the live window (the default when no --output is given; writing a file "
+                     "while showing it is not supported yet)")
     win.add_argument("--compare", action="store_true", help="split view: SDR input beside the HDR result")
     win.add_argument("--layout", choices=("wipe", "side"), default="wipe",
                      help="comparison layout (default: wipe)")

@@ -4,14 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from livehdr.cli import positive_int
 from livehdr.errors import UserError
-
-
-def positive_int(s: str) -> int:
-    v = int(s)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {s}")
-    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
