@@ -280,8 +280,9 @@ class HDR10Writer:
             if self.frames == 0:
                 raise UserError("no frame could be decoded from the input; nothing written")
             final_tmp = _hidden_temp(self.path, "partial")
-            # A stuck flush leaves the video shorter than what was submitted: cut the audio at the video.
-            end = self._muxed_end if self.encoder_stuck else self.end_time
+            # A stuck flush leaves the video shorter than what was submitted: cut the audio where the
+            # decodable video really ends (packets of frames whose references never came out do not count).
+            end = _decodable_end(self.video_tmp, self._muxed_end, 1 / self.fps) if self.encoder_stuck else self.end_time
             copied = self._remux(final_tmp, end if truncated or self.encoder_stuck else None)
             _chmod_like_new_file(final_tmp)
             os.replace(final_tmp, self.path)
@@ -420,6 +421,26 @@ class HDR10Writer:
             video_in.close()
             if audio_in is not None:
                 audio_in.close()
+
+
+def _decodable_end(path: str, around: float | None, frame_seconds: float) -> float | None:
+    """End time (s) of the last frame a decoder actually outputs from ``path``. Decodes only the tail: from
+    the keyframe before ``around`` - 10 s (the end of the packets written)."""
+    import av
+
+    end = None
+    try:
+        with av.open(path) as c:
+            stream = c.streams.video[0]
+            if around is not None and stream.time_base:
+                with contextlib.suppress(av.FFmpegError):
+                    c.seek(max(0, int((around - 10.0) / stream.time_base)), stream=stream, backward=True)
+            for frame in c.decode(stream):
+                if frame.pts is not None:
+                    end = float(frame.pts * frame.time_base) + frame_seconds
+    except av.FFmpegError:
+        return around
+    return end if end is not None else around
 
 
 def _plane_u16(plane, rows: int) -> np.ndarray:
