@@ -46,6 +46,9 @@ def main(argv=None) -> int:
             raise UserError(f"--crop {args.crop}: use a multiple of 32 (the network works at 1/32)")
         if not 0.05 <= args.width <= 2.0:
             raise UserError(f"--width {args.width:g} is outside 0.05..2")
+        from livehdr.imageio import check_writable
+
+        check_writable(args.out + ".safetensors")  # before any training, not after the first epoch
         cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                           crop=args.crop, batch=args.batch, width=args.width, attention=args.attention, lr=args.lr,
                           synthetic_fraction=args.synthetic_fraction, val=args.val or [], val_cases=args.val_cases,

@@ -7,6 +7,8 @@ Outputs for ``--out models/NAME``:
 """
 from __future__ import annotations
 
+import datetime
+
 from dataclasses import dataclass, field
 import math
 import os
@@ -21,7 +23,6 @@ from livehdr.train import synthesis
 from livehdr.train.data import random_view
 from livehdr.train.losses import itm_loss
 
-CARD_DATE = "2026-11-23"
 
 
 @dataclass
@@ -230,7 +231,7 @@ def _card(cfg, model, n_params, train_images, val_images, synth_note, counters, 
         "architecture": "mqnet",
         "config": model.config,
         "parameters": n_params,
-        "date": CARD_DATE,
+        "date": datetime.date.today().isoformat(),
         "output": "linear BT.709 relative to paper white (203 cd/m2), 0 .. 1000/203; "
                   "out = eotf_sRGB(I) * 2^(3 tanh(head))",
         "data": {
