@@ -298,11 +298,11 @@ class HDR10Writer:
     # forever; a known x265 bug, seen in about 3 of 10 interrupted runs and never without the interrupt).
     # The flush therefore runs on a helper thread with a deadline; if it is stuck, the file ends at the last
     # packet already written and the process must leave with os._exit (see encoder_stuck).
-    FLUSH_MIN_TIMEOUT_S = 15.0
+    FLUSH_MIN_TIMEOUT_S = 5.0
     FLUSH_FRAMES = 60  # x265 holds at most lookahead + frame threads (< 60) frames at the end
 
     def _flush_deadline_s(self) -> float:
-        """Generous for slow presets and 4K: 60 frames at the speed measured so far, at least 15 s."""
+        """Generous for slow presets and 4K: 60 frames at the speed measured so far, at least 5 s."""
         spf = (time.perf_counter() - self._started) / max(1, self.frames) if self._started else 0.0
         return max(self.FLUSH_MIN_TIMEOUT_S, self.FLUSH_FRAMES * spf)
 
