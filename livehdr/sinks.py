@@ -50,6 +50,11 @@ def x265_master_display(peak: float) -> str:
             f"L({round(peak * 10000)},{round(MASTERING_MIN_NITS * 10000)})")
 
 
+# libx265 refuses frames below 16x16 with a misleading "invalid argument", and x265 4.2 has corrupted its
+# heap on 48x32 clips: below this size the writer says so plainly instead.
+MIN_WIDTH, MIN_HEIGHT = 64, 48
+
+
 def x265_params(levels: ReferenceLevels, hlg: bool) -> str:
     """HDR10 signalling for libx265. max-cll is a placeholder (x265 wants it before encoding); the
     measured value replaces it when the file is finished."""
@@ -112,8 +117,11 @@ class HDR10Writer:
                  encoder: str = "auto", audio_from: str | None = None, overwrite: bool = False):
         import av
 
-        if width % 2 or height % 2 or width < 2 or height < 2:
-            raise UserError(f"HEVC 4:2:0 needs an even picture size of at least 2x2, got {width}x{height}")
+        if width % 2 or height % 2:
+            raise UserError(f"HEVC 4:2:0 needs an even picture size, got {width}x{height}")
+        if width < MIN_WIDTH or height < MIN_HEIGHT:
+            raise UserError(f"video is too small ({width}x{height}): HDR10 output needs at least "
+                            f"{MIN_WIDTH}x{MIN_HEIGHT}")
         self.path, self.width, self.height = path, width, height
         self.levels, self.hlg = levels, hlg
         self.container_format = check_output(path, overwrite)

@@ -161,3 +161,15 @@ def test_decoder_reads_the_rewritten_values(tmp_path):
                 assert value in (None, (406, 406))
     assert bytes([placeholder >> 8, placeholder & 0xFF] * 2) not in extradata
     assert content_light_level(read_video(tmp_path / "m.mkv")["side_data"]) == (406, 406)
+
+
+def test_tiny_video_is_a_one_line_error(tmp_path, capsys):
+    from _media import make_clip
+
+    from livehdr.cli import main
+
+    src = make_clip(tmp_path / "tiny.mkv", 32, 24, frames=2, rate=10, audio=False)
+    assert main(["-i", str(src), "-o", str(tmp_path / "o.mkv"), "--model", "naive"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "livehdr: error: video is too small (32x24): HDR10 output needs at least 64x48"
+    assert sorted(os.listdir(tmp_path)) == ["tiny.mkv"]
