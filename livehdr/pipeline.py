@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from livehdr.errors import UserError
-from livehdr.signals import sigint_blocked_for_new_threads
+from livehdr.signals import first_ctrl_c_sets, sigint_blocked_for_new_threads
 from livehdr.sources import SourceFrame, note
 
 STAGES = ("decode", "to_rgb", "infer", "pack", "encode")
@@ -166,22 +166,11 @@ class _Conversion:
             raise self.errors[0]
 
     def halt(self) -> None:
-        """Ctrl-C: end the input here, as --max-frames would, and let the few frames in flight drain.
-
-        Stopping the threads abruptly instead left x265 in a state where the final flush deadlocked
-        (FrameEncoder::getEncodedPicture, 4 runs in 10); the drained path never did in our runs.
-        A second Ctrl-C stops at once.
-        """
-        self.end_requested.set()
-        try:
-            for t in self.threads:
-                while t.is_alive():
-                    t.join(0.1)
-        except KeyboardInterrupt:
-            self.stop.set()
-            for t in self.threads:
-                while t.is_alive():
-                    t.join(0.1)
+        """A second Ctrl-C: stop every thread now; frames already encoded stay in the file."""
+        self.stop.set()
+        for t in self.threads:
+            while t.is_alive():
+                t.join(0.1)
 
 
 def run_conversion(args) -> int:
@@ -212,10 +201,12 @@ def run_conversion(args) -> int:
         with tqdm(total=total, unit="frame", file=sys.stderr, disable=None, dynamic_ncols=True,
                   desc=os.path.basename(args.output)) as progress:
             try:
-                conversion.run(progress)
-            except KeyboardInterrupt:
-                interrupted = True
+                # First Ctrl-C: end the input here (as --max-frames would) and drain what is in flight.
+                with first_ctrl_c_sets(conversion.end_requested):
+                    conversion.run(progress)
+            except KeyboardInterrupt:  # the second Ctrl-C
                 conversion.halt()
+        interrupted = conversion.end_requested.is_set()
         truncated = interrupted or conversion.cut_short or getattr(source, "truncated", False)
         summary = writer.finish(truncated=truncated)
         writer = None
