@@ -84,6 +84,8 @@ def read_image_sdr(path: str) -> tuple[np.ndarray, list[str]]:
     from PIL import Image, UnidentifiedImageError
 
     notes = []
+    if path.lower().endswith(".png") and os.path.isfile(path):
+        _refuse_hdr_png(path)
     try:
         with Image.open(path) as im:
             im.load()
@@ -109,6 +111,16 @@ def read_image_sdr(path: str) -> tuple[np.ndarray, list[str]]:
     if arr.shape[0] < 2 or arr.shape[1] < 2:
         raise UserError(f"{path}: image is too small ({arr.shape[1]}x{arr.shape[0]})")
     return np.ascontiguousarray(arr, dtype=np.float32), notes
+
+
+def _refuse_hdr_png(path: str) -> None:
+    """A PNG whose cICP chunk says PQ or HLG is already HDR (for example our own output)."""
+    with open(path, "rb") as f:
+        data = f.read(1 << 16)  # cICP must precede IDAT, so it is near the start
+    at = data.find(b"cICP")
+    if at >= 4 and len(data) >= at + 6 and data[at + 5] in (CICP_TRANSFER_PQ, CICP_TRANSFER_HLG):
+        kind = "PQ" if data[at + 5] == CICP_TRANSFER_PQ else "HLG"
+        raise UserError(f"{path} is already HDR ({kind}, cICP); livehdr expands SDR images")
 
 
 def _read_rgb48(path: str, fmt: str | None):

@@ -209,6 +209,10 @@ def _one_line(e: Exception) -> str:
     return text[0] if text else type(e).__name__
 
 
+# ITU-T H.273 Table 3 transfer characteristics that mark HDR video.
+HDR_TRANSFERS = {16: "PQ, SMPTE ST 2084", 18: "HLG, ARIB STD-B67"}
+
+
 class FileSource(Source):
     """Any file FFmpeg reads. Decoding uses FFmpeg's own threads; the caller iterates in its own thread."""
 
@@ -229,6 +233,10 @@ class FileSource(Source):
         if self.width <= 0 or self.height <= 0:
             self.container.close()
             raise UserError(f"video stream of {path} has no picture size (damaged file?)")
+        hdr_transfer = HDR_TRANSFERS.get(int(cc.color_trc or 0))
+        if hdr_transfer:  # expanding HDR again would push highlights far past any display
+            self.container.close()
+            raise UserError(f"{path} is already HDR ({hdr_transfer}); livehdr expands SDR video")
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.fps = float(rate) if rate else None
         self.time_base = self.stream.time_base

@@ -195,3 +195,9 @@ def test_exr_is_linear_with_known_colours(tmp_path):
     px = read_exr(str(tmp_path / "red.exr"))[0, 0]
     np.testing.assert_allclose(px, [203.0, 0.0, 0.0], atol=0.05)
     assert color.luminance_BT709(px) == pytest.approx(203 * 0.2126, rel=1e-3)
+
+
+def test_hdr_png_input_is_refused(ramp_png, tmp_path, capsys):
+    hdr = tmp_path / "hdr.png"
+    assert run("--input", ramp_png, "--output", hdr, "--model", "naive") == 0  # our own PQ PNG
+    _assert_error(capsys, ["--input", hdr, "--output", tmp_path / "again.exr"], "is already HDR (PQ, cICP)")

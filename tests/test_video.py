@@ -173,3 +173,15 @@ def test_tiny_video_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "livehdr: error: video is too small (32x24): HDR10 output needs at least 64x48"
     assert sorted(os.listdir(tmp_path)) == ["tiny.mkv"]
+
+
+def test_hdr_input_is_refused(tmp_path, capsys):
+    from livehdr.cli import main
+
+    hdr = tmp_path / "hdr.mkv"
+    frames = [np.full((48, 64, 3), 0.5, np.float32)] * 3
+    _write(hdr, frames)  # an HDR10 file of our own
+    assert main(["-i", str(hdr), "-o", str(tmp_path / "again.mkv"), "--model", "naive"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"livehdr: error: {hdr} is already HDR (PQ, SMPTE ST 2084); livehdr expands SDR video"
+    assert not (tmp_path / "again.mkv").exists()
