@@ -10,9 +10,6 @@ import sys
 
 from livehdr.errors import UserError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
-STILL_OUTPUT_EXTENSIONS = (".exr", ".png")
-VIDEO_OUTPUT_EXTENSIONS = (".mkv", ".mp4")
 
 KEYS_HELP = """\
 window keys:
@@ -182,7 +179,9 @@ def classify_input(spec: str) -> str:
         return "image-dir"
     if not os.path.exists(spec):
         raise UserError(f"input not found: {spec}")
-    if spec.lower().endswith(IMAGE_EXTENSIONS):
+    from livehdr.stills import INPUT_EXTENSIONS
+
+    if spec.lower().endswith(INPUT_EXTENSIONS):
         return "image"
     return "video"
 
@@ -204,8 +203,6 @@ def run(args) -> int:
         return stills.convert(args.input, args.output, operator, folder_format=args.format)
 
     wants_window = args.window or args.output is None
-    if args.output is not None and not args.output.lower().endswith(VIDEO_OUTPUT_EXTENSIONS):
-        raise UserError(f"video output must end in {' or '.join(VIDEO_OUTPUT_EXTENSIONS)}: {args.output}")
     if wants_window:
         from livehdr import present
 
