@@ -90,13 +90,6 @@ def _prepare(x):
     return ops, ops.asarray(x)
 
 
-def spow(x, p):
-    """Sign-preserving power: keeps small negative excursions (from compression, gamut maps) finite."""
-    ops, x = _prepare(x)
-    a = ops.clip(abs(x), 0.0, None)
-    return ops.where(x < 0, -ops.pow(a, p), ops.pow(a, p))
-
-
 # --------------------------------------------------------------------------------------------------------
 # Reference levels
 # --------------------------------------------------------------------------------------------------------
@@ -129,12 +122,6 @@ class ReferenceLevels:
     @property
     def headroom(self) -> float:
         return self.peak / self.paper_white
-
-    def to_nits(self, relative):
-        return relative * self.paper_white
-
-    def to_relative(self, nits):
-        return nits / self.paper_white
 
 
 # --------------------------------------------------------------------------------------------------------

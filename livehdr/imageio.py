@@ -41,6 +41,13 @@ def check_writable(path: str) -> None:
     os.unlink(probe)
 
 
+def chmod_like_new_file(path: str) -> None:
+    """mkstemp makes 0600 files; give a finished output the permissions a plain open() would (umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str):
     """Yield a temporary path next to ``path``; rename it into place only if the block succeeds.
@@ -57,10 +64,7 @@ def atomic_output(path: str):
     os.close(fd)
     try:
         yield tmp
-        # mkstemp makes the file 0600; give the result the permissions a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        chmod_like_new_file(tmp)
         os.replace(tmp, path)
     except OSError as e:  # disk full, file vanished, ...: one line, nothing left behind
         with contextlib.suppress(OSError):

@@ -181,7 +181,6 @@ def run_conversion(args) -> int:
     sinks.check_output(args.output, args.overwrite)  # before any slow work
     source = open_source(args.input, args)
     writer = conversion = None
-    interrupted = False
     try:
         operator = cli.build_operator(args)
         width, height = source.width & ~1, source.height & ~1

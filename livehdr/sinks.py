@@ -22,6 +22,7 @@ import numpy as np
 from livehdr import hevc_sei
 from livehdr.color import ReferenceLevels
 from livehdr.errors import UserError
+from livehdr.imageio import check_writable, chmod_like_new_file
 from livehdr.signals import sigint_blocked_for_new_threads
 from livehdr.sources import note, warn
 
@@ -69,8 +70,6 @@ def x265_params(levels: ReferenceLevels, hlg: bool) -> str:
 
 def check_output(path: str, overwrite: bool) -> str:
     """Validate a video output path early: extension, folder, existing file. Returns the container name."""
-    from livehdr.imageio import check_writable
-
     ext = os.path.splitext(path)[1].lower()
     if ext not in CONTAINERS:
         raise UserError(f"video output must end in .mkv or .mp4: {path}")
@@ -86,13 +85,6 @@ def _hidden_temp(path: str, tag: str) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".{tag}{ext}", dir=folder)
     os.close(fd)
     return tmp
-
-
-def _chmod_like_new_file(path: str) -> None:
-    """mkstemp makes 0600 files; the output should get the permissions any new file gets (umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
 
 
 def _remove(path: str | None) -> None:
@@ -133,6 +125,9 @@ class HDR10Writer:
         self.frames = 0
         self.end_time: float | None = None
         self._last_pts: int | None = None
+        self._started: float | None = None  # when the first frame arrived (flush deadline)
+        self._muxed_end: float | None = None  # end time (s) of the latest video packet in the file
+        self.encoder_stuck = False
         self.timings: dict[str, float] = {}
         self._av = av
         self.video_tmp = _hidden_temp(path, "video")
@@ -288,11 +283,15 @@ class HDR10Writer:
             if self.frames == 0:
                 raise UserError("no frame could be decoded from the input; nothing written")
             final_tmp = _hidden_temp(self.path, "partial")
-            # A stuck flush leaves the video shorter than what was submitted: cut the audio where the
-            # decodable video really ends (packets of frames whose references never came out do not count).
-            end = _decodable_end(self.video_tmp, self._muxed_end, 1 / self.fps) if self.encoder_stuck else self.end_time
-            copied = self._remux(final_tmp, end if truncated or self.encoder_stuck else None)
-            _chmod_like_new_file(final_tmp)
+            end = None  # copy all the audio
+            if self.encoder_stuck:
+                # The video is shorter than what was submitted: cut the audio where the decodable video
+                # really ends (packets of frames whose references never came out do not count).
+                end = _decodable_end(self.video_tmp, self._muxed_end, 1 / self.fps)
+            elif truncated:
+                end = self.end_time
+            copied = self._remux(final_tmp, end)
+            chmod_like_new_file(final_tmp)
             os.replace(final_tmp, self.path)
             final_tmp = None
         finally:
@@ -302,10 +301,10 @@ class HDR10Writer:
                 "copied_streams": copied, "encoder": self.encoder_name,
                 "encoder_stuck": self.encoder_stuck}
 
-    # x265 4.2 sometimes deadlocks in its final flush after Ctrl-C (FrameEncoder::getEncodedPicture waits
-    # forever; a known x265 bug, seen in about 3 of 10 interrupted runs and never without the interrupt).
-    # The flush therefore runs on a helper thread with a deadline; if it is stuck, the file ends at the last
-    # packet already written and the process must leave with os._exit (see encoder_stuck).
+    # x265 4.2 can deadlock in its final flush (FrameEncoder::getEncodedPicture waits forever): 4 in 10 runs
+    # when KeyboardInterrupt unwound through a conversion, which Ctrl-C no longer does (signals.py), and
+    # reported upstream for plain runs too. Backstop: the flush runs on a helper thread with a deadline; if
+    # it sticks, the file ends at the last frame already written and the process leaves with os._exit.
     FLUSH_MIN_TIMEOUT_S = 5.0
     FLUSH_FRAMES = 60  # x265 holds at most lookahead + frame threads (< 60) frames at the end
 
@@ -338,10 +337,6 @@ class HDR10Writer:
         if failure:
             raise failure[0]
         self._mux(packets)
-
-    encoder_stuck = False
-    _started: float | None = None
-    _muxed_end: float | None = None  # end time (s) of the latest video packet in the file
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):

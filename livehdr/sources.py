@@ -13,6 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
+from livehdr import color
 from livehdr.errors import UserError
 
 DEMO_WIDTH, DEMO_HEIGHT, DEMO_FPS, DEMO_SECONDS = 1280, 720, 30.0, 10.0
@@ -105,9 +106,10 @@ def _accurate_interpolation():
     return Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
-# Kr, Kb per matrix (ITU-T H.273 Table 4): BT.709-6, BT.601-7, BT.2020-2, SMPTE 240M, FCC.
-_MATRIX_WEIGHTS = {"ITU709": (0.2126, 0.0722), "ITU601": (0.299, 0.114), "SMPTE170M": (0.299, 0.114),
-                   "BT2020": (0.2627, 0.0593), "SMPTE240M": (0.212, 0.087), "FCC": (0.30, 0.11)}
+# Kr, Kb per matrix (ITU-T H.273 Table 4): BT.709-6, BT.601-7, BT.2020-2 (from color.py), SMPTE 240M, FCC.
+_MATRIX_WEIGHTS = {"ITU709": color.WEIGHTS_BT709[::2], "ITU601": color.WEIGHTS_BT601[::2],
+                   "SMPTE170M": color.WEIGHTS_BT601[::2], "BT2020": color.WEIGHTS_BT2020[::2],
+                   "SMPTE240M": (0.212, 0.087), "FCC": (0.30, 0.11)}
 _DEEP_PLANAR = {  # pix_fmt -> (bits, chroma subsampling x, y)
     **{f"yuv{s}p{b}le": (b, 1 if s == "444" else 2, 2 if s == "420" else 1)
        for s in ("420", "422", "444") for b in (10, 12, 16)},
