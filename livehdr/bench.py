@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from livehdr.errors import UserError
+from livehdr.base.errors import UserError
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -68,20 +68,22 @@ class _TimedWriter:
 
 
 def bench_operator(name: str, device: str, clip: str, folder: str, frames: int, preset: str) -> dict:
-    from livehdr import pipeline, sinks
     from livehdr.color import ReferenceLevels
+    from livehdr.io.hdr10 import HDR10Writer
+    from livehdr.io.sources import FileSource
     from livehdr.operators import OperatorConfig, create_operator
-    from livehdr.sources import FileSource
+    from livehdr.pipeline.convert import _Conversion
+    from livehdr.pipeline.stages import STAGES
 
     operator = create_operator(name, OperatorConfig(levels=ReferenceLevels(), device=device))
     source = FileSource(clip, hwaccel="none")
     out = os.path.join(folder, f"{name}-{device}.mkv")
-    writer = sinks.HDR10Writer(out, source.width & ~1, source.height & ~1, operator.levels, fps=source.fps,
-                               time_base=source.time_base, preset=preset, encoder="libx265", overwrite=True)
+    writer = HDR10Writer(out, source.width & ~1, source.height & ~1, operator.levels.for_content(operator.content_peak),
+                         fps=source.fps, time_base=source.time_base, preset=preset, encoder="libx265", overwrite=True)
     timed = _TimedWriter(writer)
-    conversion = pipeline._Conversion(source, operator, timed, frames)
+    conversion = _Conversion(source, operator, timed, frames)
     try:
-        conversion.run(_NoProgress())
+        conversion.run(lambda done: None)
         writer.finish(truncated=True)
         finished_at = time.perf_counter()  # x265 works in its own threads: count its flush too
     except BaseException:
@@ -92,7 +94,7 @@ def bench_operator(name: str, device: str, clip: str, folder: str, frames: int, 
     medians = conversion.times.medians()
     stamps = timed.done_at
     fps = (len(stamps) - 1) / (finished_at - stamps[0]) if len(stamps) > 1 else None
-    stages = {stage: round(medians.get(stage, 0.0), 3) for stage in pipeline.STAGES}
+    stages = {stage: round(medians.get(stage, 0.0), 3) for stage in STAGES}
     slowest = max(stages, key=stages.get)
     return {"model": name, "device": device, "frames": len(stamps), "stages_ms": stages,
             "infer_ms": stages["infer"], "fps": round(fps, 3) if fps else None, "slowest_stage": slowest}
@@ -117,7 +119,8 @@ def bench_kernels(width: int, height: int, repeats: int = 5) -> dict:
     """
     import numpy as np
 
-    from livehdr import color, pack
+    from livehdr import color
+    from livehdr.color import pack
 
     levels = color.ReferenceLevels()
     rel = (np.random.default_rng(0).random((height, width, 3), dtype=np.float32) ** 2 * levels.headroom)
@@ -155,11 +158,6 @@ def bench_kernels(width: int, height: int, repeats: int = 5) -> dict:
 
     out["numba_threads"] = numba.get_num_threads()
     return out
-
-
-class _NoProgress:
-    def update(self, n):
-        pass
 
 
 def cuda_available() -> bool:

@@ -1,14 +1,18 @@
-"""Command line: arguments -> the right job (stills, file conversion, live window).
+"""Command line: arguments -> frozen settings -> the right job (stills, file conversion, live window).
 
-Every failure the user can fix becomes one line on stderr and exit code 2; Ctrl-C exits with 130.
+The only module that reads argparse, prints summaries and decides exit codes: every failure the user can
+fix becomes one line on stderr and exit code 2; Ctrl-C exits with 130. Lower layers raise or return.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
-from livehdr.errors import UserError
+from livehdr.argtypes import positive_float, positive_int
+from livehdr.base.errors import UserError
+from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT, ReferenceLevels
 
 
 KEYS_HELP = """\
@@ -33,26 +37,6 @@ examples:
   run_live.py --input screen --compare                  screen capture passthrough for games
   run_live.py --list-models
 """
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive finite number")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,10 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--input-gamma", choices=("srgb", "2.2", "2.4"), default="srgb",
                        help="the SDR input's display EOTF: piecewise sRGB, gamma 2.2 (many games/PCs) or "
                        "2.4 (BT.1886 video) (default: srgb)")
-    model.add_argument("--paper-white", type=positive_float, default=203.0, metavar="NITS",
-                       help="cd/m2 for SDR reference white (default: 203, ITU-R BT.2408)")
-    model.add_argument("--peak", type=positive_float, default=1000.0, metavar="NITS",
-                       help="display / mastering peak in cd/m2 (default: 1000)")
+    model.add_argument("--paper-white", type=positive_float, default=PAPER_WHITE_BT2408, metavar="NITS",
+                       help=f"cd/m2 for SDR reference white (default: {PAPER_WHITE_BT2408:g}, ITU-R BT.2408)")
+    model.add_argument("--peak", type=positive_float, default=PEAK_DEFAULT, metavar="NITS",
+                       help=f"display / mastering peak in cd/m2 (default: {PEAK_DEFAULT:g})")
     model.add_argument("--saturation", type=float, default=1.0,
                        help="chroma scale after expansion, 1.0 = unchanged (default: 1.0)")
 
@@ -130,33 +114,68 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _reference_levels(args):
-    from livehdr.color import ReferenceLevels
-
+# --------------------------------------------------------------------------------------------------------
+# Arguments -> settings
+# --------------------------------------------------------------------------------------------------------
+def reference_levels(args) -> ReferenceLevels:
     try:
         return ReferenceLevels(paper_white=args.paper_white, peak=args.peak)
     except ValueError as e:
         raise UserError(str(e)) from None
 
 
-def operator_config(args):
+def operator_config(args, levels: ReferenceLevels):
     from livehdr.operators import OperatorConfig
 
     if not (0.0 <= args.saturation <= 4.0):
         raise UserError(f"--saturation {args.saturation:g} is outside 0..4")
-    return OperatorConfig(levels=_reference_levels(args), input_gamma=args.input_gamma,
-                          saturation=args.saturation, device=args.device, weights=args.weights,
-                          precision=args.precision)
+    return OperatorConfig(levels=levels, input_gamma=args.input_gamma, saturation=args.saturation,
+                          device=args.device, weights=args.weights, precision=args.precision)
 
 
-def build_operator(args):
+def build_operator(args, levels: ReferenceLevels):
     from livehdr.operators import create_operator, default_operator_name
 
-    name = args.model or default_operator_name()
-    args.model = name
-    return create_operator(name, operator_config(args))
+    return create_operator(args.model or default_operator_name(), operator_config(args, levels))
 
 
+def conversion_settings(args, levels: ReferenceLevels):
+    from livehdr.pipeline import ConversionSettings
+
+    return ConversionSettings(output=args.output, levels=levels, hlg=args.hlg, crf=args.crf, preset=args.preset,
+                              encoder=args.encoder, overwrite=args.overwrite, max_frames=args.max_frames)
+
+
+def window_settings(args, levels: ReferenceLevels):
+    from livehdr.window.app import WindowSettings
+
+    return WindowSettings(levels=levels, input_gamma=args.input_gamma, compare=args.compare, layout=args.layout,
+                          view=args.view, mode=args.mode, fullscreen=args.fullscreen, screenshot=args.screenshot,
+                          offscreen=args.offscreen, max_frames=args.max_frames, title=f"livehdr - {args.input}")
+
+
+def classify_input(spec: str) -> str:
+    """'demo', 'screen', 'image', 'image-dir' or 'video'."""
+    from livehdr.io.inputs import is_screen_spec
+
+    if spec == "demo":
+        return "demo"
+    if is_screen_spec(spec):
+        return "screen"
+    if os.path.isdir(spec):
+        return "image-dir"
+    if not os.path.exists(spec):
+        raise UserError(f"input not found: {spec}")
+    from livehdr.io.stills import INPUT_EXTENSIONS
+
+    if spec.lower().endswith(INPUT_EXTENSIONS):
+        return "image"
+    return "video"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Jobs
+# --------------------------------------------------------------------------------------------------------
 def print_models() -> int:
     from livehdr.operators import default_operator_name, list_operators
 
@@ -169,21 +188,94 @@ def print_models() -> int:
     return 0
 
 
-def classify_input(spec: str) -> str:
-    """'demo', 'screen', 'image', 'image-dir' or 'video'."""
-    if spec == "demo":
-        return "demo"
-    if spec == "screen" or spec.startswith("screen:"):
-        return "screen"
-    if os.path.isdir(spec):
-        return "image-dir"
-    if not os.path.exists(spec):
-        raise UserError(f"input not found: {spec}")
-    from livehdr.stills import INPUT_EXTENSIONS
+def run_stills(args, levels: ReferenceLevels) -> int:
+    from livehdr.io import stills
 
-    if spec.lower().endswith(INPUT_EXTENSIONS):
-        return "image"
-    return "video"
+    if args.output is None:
+        raise UserError("stills need --output (a .exr or .png file, or a folder for a folder input)")
+    operator = build_operator(args, levels)
+    report = stills.convert(args.input, args.output, operator, levels.for_content(operator.content_peak),
+                            folder_format=args.format)
+    for failure in report.failures:
+        print(f"livehdr: error: {failure}", file=sys.stderr)
+    if report.failures:
+        total = report.converted + len(report.failures)
+        print(f"livehdr: {report.converted} of {total} images converted", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_window(args, levels: ReferenceLevels) -> int:
+    from livehdr.io.inputs import open_source
+    from livehdr.operators import create_operator, list_operators
+    from livehdr.window import app
+
+    if args.output is not None:
+        raise UserError("showing the window while writing --output is not supported yet; run the conversion "
+                        "and the window separately")
+    settings = window_settings(args, levels)
+    app.check_window_settings(settings)
+    operator = build_operator(args, levels)
+    base_config = operator.config
+    models = app.ModelSwitcher(
+        names=tuple(e.name for e in list_operators()),
+        create=lambda name, new_levels: create_operator(name, dataclasses.replace(base_config, levels=new_levels)))
+    source = open_source(args.input, hwaccel=args.hwaccel)
+    report = app.run_window(settings, source, operator, models)
+    fps = report.presented / report.seconds if report.seconds > 0 else 0.0
+    print(f"livehdr: presented {report.presented} frames in {report.seconds:.1f} s ({fps:.1f} fps), "
+          f"capture->present latency median {app.fmt_ms(report.latency_ms)} ms", file=sys.stderr)
+    if args.stats:
+        print("livehdr: median ms per stage: " + ", ".join(f"{k} {app.fmt_ms(v)}" for k, v in report.stage_ms.items()),
+              file=sys.stderr)
+    return 0
+
+
+def format_stats(medians: dict[str, float]) -> str:
+    from livehdr.pipeline import STAGES
+
+    parts = [f"{stage} {medians[stage]:.1f}" for stage in STAGES if stage in medians]
+    return "livehdr: median ms per frame: " + ", ".join(parts)
+
+
+def run_conversion(args, levels: ReferenceLevels) -> int:
+    from tqdm import tqdm
+
+    from livehdr.io.hdr10 import check_output
+    from livehdr.io.inputs import open_source
+    from livehdr.pipeline import run_conversion as convert
+
+    check_output(args.output, args.overwrite)  # before any slow work
+    source = open_source(args.input, hwaccel=args.hwaccel)
+    bar = None
+
+    def progress(done: int, total: int | None) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="frame", file=sys.stderr, disable=None, dynamic_ncols=True,
+                       desc=os.path.basename(args.output))
+        bar.update(done - bar.n)
+
+    try:
+        operator = build_operator(args, levels)
+        result = convert(conversion_settings(args, levels), source, operator, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+        source.close()
+    s = result.summary
+    print(f"livehdr: wrote {args.output}: {s['frames']} frames, {s['encoder']}, "
+          f"{'HLG' if args.hlg else 'PQ'}, MaxCLL {s['max_cll']} cd/m2, MaxFALL {s['max_fall']} cd/m2"
+          + (" (interrupted)" if result.interrupted else ""), file=sys.stderr)
+    if args.stats:
+        print(format_stats(result.stage_ms), file=sys.stderr)
+    code = 130 if result.interrupted else 0
+    if s.get("encoder_stuck"):
+        # The file is complete and in place; a stuck encoder thread would hang the interpreter's exit.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def run(args) -> int:
@@ -192,24 +284,12 @@ def run(args) -> int:
     if args.input is None:
         raise UserError("no --input given; try --input demo, a video, an image or a folder (see --help)")
     kind = classify_input(args.input)
-    _reference_levels(args)  # validate numbers before any work
-
+    levels = reference_levels(args)  # validate numbers before any work
     if kind in ("image", "image-dir"):
-        from livehdr import stills
-
-        if args.output is None:
-            raise UserError("stills need --output (a .exr or .png file, or a folder for a folder input)")
-        operator = build_operator(args)
-        return stills.convert(args.input, args.output, operator, folder_format=args.format)
-
-    wants_window = args.window or args.output is None
-    if wants_window:
-        from livehdr import present
-
-        return present.run_window(args)
-    from livehdr import pipeline
-
-    return pipeline.run_conversion(args)
+        return run_stills(args, levels)
+    if args.window or args.output is None:
+        return run_window(args, levels)
+    return run_conversion(args, levels)
 
 
 def main(argv=None) -> int:

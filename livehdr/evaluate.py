@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from livehdr.errors import UserError
+from livehdr.base.errors import UserError
 
 BASELINES = ("naive", "bt2446a")
 METRICS = ("pu21_psnr", "highlight_log10_error", "midtone_log10_error")
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     try:
         summary = run(args)
         if args.json:
-            from livehdr.imageio import atomic_output
+            from livehdr.io.imagefiles import atomic_output
 
             with atomic_output(args.json) as tmp:
                 with open(tmp, "w") as f:

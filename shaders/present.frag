@@ -3,7 +3,9 @@
 // VIEW (0 hdr, 1 sdr, 2 split, 3 heatmap, 4 diff) and MODE (0 pq, 1 sdr) are #defined by gl_renderer,
 // one program per pair: CPU renderers (llvmpipe) run every side of a uniform `if`, and selecting at
 // compile time made a 720p frame ~10x cheaper there.
-// The maths mirrors livehdr/color.py exactly (tests read the framebuffer back and compare):
+// Every colour constant (PQ, sRGB, the BT.709->BT.2020 matrix, luma weights) is #defined from
+// livehdr.color by livehdr/color/glsl.py when the program is built; none is written here.
+// The maths mirrors livehdr.color exactly (tests read the framebuffer back and compare):
 //   relative linear BT.709 -> x paper white -> BT.709->BT.2020 (BT.2087) -> roll-off -> PQ (ST 2084).
 
 uniform sampler2D u_hdr;      // operator output: linear BT.709, relative to paper white (RGB32F)
@@ -27,13 +29,14 @@ out vec4 frag_color;
 // ---- transfer functions (same constants and clauses as color.py) -----------------------------------
 // IEC 61966-2-1:1999 clause 5.2
 vec3 eotf_sRGB(vec3 V) {
-    return mix(V / 12.92, pow(max((V + 0.055) / 1.055, 0.0), vec3(2.4)), greaterThan(V, vec3(0.04045)));
+    return mix(V / SRGB_SLOPE, pow(max((V + SRGB_OFFSET) / (1.0 + SRGB_OFFSET), 0.0), vec3(SRGB_GAMMA)),
+               greaterThan(V, vec3(SRGB_DECODE_KNEE)));
 }
 
 // IEC 61966-2-1:1999 clause 5.3
 vec3 eotf_inverse_sRGB(vec3 L) {
-    vec3 hi = 1.055 * pow(max(L, vec3(0.0031308)), vec3(1.0 / 2.4)) - 0.055;
-    return mix(L * 12.92, hi, greaterThan(L, vec3(0.0031308)));
+    vec3 hi = (1.0 + SRGB_OFFSET) * pow(max(L, vec3(SRGB_ENCODE_KNEE)), vec3(1.0 / SRGB_GAMMA)) - SRGB_OFFSET;
+    return mix(L * SRGB_SLOPE, hi, greaterThan(L, vec3(SRGB_ENCODE_KNEE)));
 }
 
 vec3 eotf_input(vec3 V) {
@@ -43,20 +46,10 @@ vec3 eotf_input(vec3 V) {
 }
 
 // SMPTE ST 2084:2014 clause 5.3 (inverse EOTF), cd/m2 -> code value
-const float PQ_M1 = 2610.0 / 16384.0;
-const float PQ_M2 = 2523.0 / 4096.0 * 128.0;
-const float PQ_C1 = 3424.0 / 4096.0;
-const float PQ_C2 = 2413.0 / 4096.0 * 32.0;
-const float PQ_C3 = 2392.0 / 4096.0 * 32.0;
 vec3 eotf_inverse_ST2084(vec3 nits) {
-    vec3 Ym = pow(clamp(nits / 10000.0, 0.0, 1.0), vec3(PQ_M1));
+    vec3 Ym = pow(clamp(nits / PQ_PEAK, 0.0, 1.0), vec3(PQ_M1));
     return pow((PQ_C1 + PQ_C2 * Ym) / (1.0 + PQ_C3 * Ym), vec3(PQ_M2));
 }
-
-// ITU-R BT.2087-0 clause 2 (columns of GLSL's mat3 are the matrix's columns)
-const mat3 BT709_TO_BT2020 = mat3(0.6274039, 0.0690973, 0.0163914,
-                                  0.3292830, 0.9195404, 0.0880133,
-                                  0.0433131, 0.0113623, 0.8955953);
 
 // color.rolloff_highlights: identity below the knee k, then k + d / (1 + a d) with d = x - k, never above
 // the peak. k and a come from color.rolloff_knee / rolloff_slope (a = 0 when the content fits).
@@ -118,7 +111,7 @@ const vec3 CLIP_COLOUR = vec3(1.0, 0.0, 1.0);
 
 vec3 heatmap(vec3 rel, vec2 frag) {
     vec3 nits709 = max(rel, 0.0) * u_paper_white;
-    float Y = dot(nits709, vec3(0.2126, 0.7152, 0.0722));  // BT.709-6 item 3.2
+    float Y = dot(nits709, WEIGHTS_BT709);
     vec3 nits2020 = BT709_TO_BT2020 * nits709;
     bool clipped = max(nits2020.r, max(nits2020.g, nits2020.b)) > u_peak;
     if (clipped && mod(floor((frag.x + frag.y) / 6.0), 2.0) < 1.0) return CLIP_COLOUR;
@@ -129,7 +122,7 @@ vec3 heatmap(vec3 rel, vec2 frag) {
 // Expansion gain in stops, log2(Y_hdr / Y_sdr): red where the operator brightened, blue where it
 // darkened, black where both agree; full colour at +-4 stops.
 vec3 difference(vec3 rel_hdr, vec3 rel_sdr) {
-    vec3 w = vec3(0.2126, 0.7152, 0.0722);
+    vec3 w = WEIGHTS_BT709;
     float stops = log2((dot(max(rel_hdr, 0.0), w) + 1e-4) / (dot(max(rel_sdr, 0.0), w) + 1e-4));
     float a = clamp(abs(stops) / 4.0, 0.0, 1.0);
     return stops >= 0.0 ? vec3(a, 0.0, 0.0) : vec3(0.0, 0.0, a);

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from livehdr import capture
-from livehdr.errors import UserError
+from livehdr.io import capture
+from livehdr.base.errors import UserError
 
 from xvfb import display_env, put_root_pixels, xvfb
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from livehdr import evaluate
-from livehdr.imageio import write_exr
+from livehdr.io.imagefiles import write_exr
 from livehdr.models import weights as W
 from livehdr.models.mqnet import MQNet
 from livehdr.operators import create_operator

@@ -4,7 +4,7 @@ import threading
 
 import numpy as np
 
-from livehdr import sinks
+from livehdr.io import hdr10 as sinks
 from livehdr.color import ReferenceLevels
 
 from _media import read_video
@@ -50,7 +50,7 @@ def test_stuck_flush_gives_a_playable_file_and_reports_it(tmp_path, monkeypatch,
 def test_stuck_flush_cuts_copied_audio_at_the_last_video_frame(tmp_path, monkeypatch):
     from _media import make_clip
 
-    from livehdr.sources import FileSource
+    from livehdr.io.sources import FileSource
 
     monkeypatch.setattr(sinks.HDR10Writer, "FLUSH_MIN_TIMEOUT_S", 0.5)
     src = make_clip(tmp_path / "in.mkv", 64, 48, frames=40, rate=10)

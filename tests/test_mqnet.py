@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from livehdr import color
-from livehdr.errors import UserError
-from livehdr.models import create_model, default_operator_name, list_models
+from livehdr.base.errors import UserError
+from livehdr.models import create_model, list_models
+from livehdr.operators.learned import default_learned_model as default_operator_name
 from livehdr.models import weights as W
 from livehdr.models.mqnet import ATTENTIONS, MQNet, make_divisible, parameter_count
 from livehdr.operators import OperatorConfig, create_operator
@@ -200,7 +201,7 @@ def test_cuda_fp16_matches_cpu(tmp_path):
 
 
 def test_int8_quantization_stays_close_to_fp32():
-    from livehdr.models.mqnet import calibration_frames, quantize_int8
+    from livehdr.engine.quantize import calibration_frames, quantize_int8
 
     m = tiny(seed=3)
     frames = list(calibration_frames(count=3, width=64, height=64))
@@ -225,7 +226,7 @@ def test_operator_precision_choices(tmp_path):
     op8 = create_operator("mqnet", OperatorConfig(weights=path, device="cpu", precision="int8"))
     auto = create_operator("mqnet", OperatorConfig(weights=path, device="cpu"))
     op = create_operator("mqnet", OperatorConfig(weights=path, device="cpu", precision="fp32"))
-    assert op8.int8 and not auto.int8 and not op.int8  # auto = fp32 on the CPU
+    assert (op8.precision, auto.precision, op.precision) == ("int8", "fp32", "fp32")  # auto = fp32 on the CPU
     with pytest.raises(UserError, match="needs a CUDA GPU"):
         create_operator("mqnet", OperatorConfig(weights=path, device="cpu", precision="fp16"))
     img = np.random.default_rng(5).random((40, 40, 3), dtype=np.float32)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from livehdr import color
-from livehdr.errors import UserError
+from livehdr.base.errors import UserError
 from livehdr.operators import OperatorConfig, create_operator, list_operators
 
 RAMP = np.repeat(np.linspace(0, 1, 256, dtype=np.float32)[None, :, None], 3, axis=2)
@@ -15,16 +15,6 @@ RAMP = np.repeat(np.linspace(0, 1, 256, dtype=np.float32)[None, :, None], 3, axi
 def nits(op_name, x=RAMP, **cfg):
     op = create_operator(op_name, OperatorConfig(**cfg))
     return op(x) * op.levels.paper_white
-
-
-def forward_BT2446a_luma(Yp_hdr, L_hdr=1000.0, L_sdr=100.0):
-    """ITU-R BT.2446-1 Method A steps 2-5 as written (HDR luma -> SDR luma), to check our inverse."""
-    rho_h = 1 + 32 * (L_hdr / 10000) ** (1 / 2.4)
-    rho_s = 1 + 32 * (L_sdr / 10000) ** (1 / 2.4)
-    Yp = np.log(1 + (rho_h - 1) * Yp_hdr) / np.log(rho_h)
-    Yc = np.where(Yp <= 0.7399, 1.077 * Yp,
-                  np.where(Yp < 0.9909, -1.1510 * Yp**2 + 2.7811 * Yp - 0.6302, 0.5 * Yp + 0.5))
-    return (rho_s**Yc - 1) / (rho_s - 1)
 
 
 def test_bt2446a_white_reaches_the_peak():
@@ -43,10 +33,12 @@ def test_bt2446a_mid_grey_follows_the_recommendation():
 
 
 def test_bt2446a_luma_inverse_round_trips_the_forward_curve():
-    from livehdr.operators import luma_inverse_BT2446a
+    from livehdr.operators.classical import luma_forward_BT2446a, luma_inverse_BT2446a
 
     y_hdr = np.linspace(0, 1, 2001)
-    np.testing.assert_allclose(luma_inverse_BT2446a(forward_BT2446a_luma(y_hdr)), y_hdr, atol=2e-6)
+    np.testing.assert_allclose(luma_inverse_BT2446a(luma_forward_BT2446a(y_hdr, 1000.0)), y_hdr, atol=2e-6)
+    # The forward curve's own fixed points (BT.2446-1 clause 4.2): black stays black, HDR white -> SDR white.
+    assert luma_forward_BT2446a(np.array([0.0, 1.0]), 1000.0) == pytest.approx([0.0, 1.0], abs=1e-12)
 
 
 def test_naive_puts_sdr_white_on_paper_white():

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from livehdr import color, pack
+from livehdr import color
+from livehdr.color import pack
 
 LEVELS = color.ReferenceLevels()
 

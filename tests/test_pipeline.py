@@ -15,7 +15,7 @@ from _media import content_light_level, make_clip, read_video
 from livehdr import cli
 from livehdr.operators import OperatorConfig, create_operator
 from livehdr.pipeline import LivePipeline, ProcessedFrame, apply_operator
-from livehdr.sources import DemoSource, FileSource, Source, SourceFrame
+from livehdr.io.sources import DemoSource, FileSource, Source, SourceFrame
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--preset", "ultrafast", "--encoder", "libx265", "--hwaccel", "none"]
@@ -110,7 +110,7 @@ def test_max_frames_cuts_video_and_audio(tmp_path, capsys):
 
 def test_demo_input_converts(tmp_path, capsys, monkeypatch):
     # The built-in clip at a test-friendly size (the default is 1280x720, 300 frames).
-    import livehdr.sources as sources
+    import livehdr.io.sources as sources
 
     monkeypatch.setattr(sources, "DEMO_WIDTH", 128)
     monkeypatch.setattr(sources, "DEMO_HEIGHT", 72)

@@ -10,12 +10,14 @@ import sys
 import numpy as np
 import pytest
 
-from livehdr import color, gl_renderer, present
+from livehdr import color
+from livehdr.window import app, controls, presenters
+from livehdr.window import renderer as gl_renderer
 from livehdr.color import ReferenceLevels
-from livehdr.errors import UserError
-from livehdr.gl_renderer import Renderer, ViewState
-from livehdr.imageio import read_exr, read_png_chunks
-from livehdr.operators import OperatorConfig, create_operator
+from livehdr.base.errors import UserError
+from livehdr.window.renderer import Renderer, ViewState
+from livehdr.io.imagefiles import read_exr, read_png_chunks
+from livehdr.operators import OperatorConfig, create_operator, list_operators
 
 from xvfb import display_env, xvfb
 
@@ -230,7 +232,7 @@ def test_difference_view_shows_gain_in_stops(egl):
 
 
 def test_hud_overlay_is_blended_in_output_code_values(egl):
-    from livehdr.hud import Overlay, text_mask
+    from livehdr.window.font import Overlay, text_mask
 
     sdr, hdr, _, want_hdr = _split_frames()
     ov = Overlay(64, 48)
@@ -258,7 +260,7 @@ def test_hud_overlay_is_blended_in_output_code_values(egl):
 # Controls
 # --------------------------------------------------------------------------------------------------------
 def test_controls_change_the_state():
-    c = present.Controls(ViewState(view="split", mode="pq", peak=1000.0, paper_white=203.0))
+    c = controls.Controls(ViewState(view="split", mode="pq", peak=1000.0, paper_white=203.0))
     c.handle("peak_up")
     assert c.state.peak == 1500.0 and c.operator_dirty
     c.handle("peak_down"), c.handle("peak_down")
@@ -286,7 +288,7 @@ def test_controls_change_the_state():
     assert c.quit
     # Every documented key has an action.
     for key in "+-[]mcvlxafsq ":
-        assert key in present.CHAR_ACTIONS
+        assert key in controls.CHAR_ACTIONS
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -329,21 +331,19 @@ def _processed(index, sdr, hdr):
     return ProcessedFrame(index, index / 30, sdr, hdr, t, t)
 
 
-class _Args:
-    input = "test"
-    model = "naive"
-    stats = False
+MODELS = app.ModelSwitcher(names=tuple(e.name for e in list_operators()),
+                           create=lambda name, levels: create_operator(name, OperatorConfig(levels=levels)))
 
 
 def test_live_loop_presents_frames_and_saves_screenshots(tmp_path):
     sdr, hdr, _, _ = _split_frames()
     frames = [_processed(i, sdr, hdr * (1 + i / 10)) for i in range(6)]
     pipe = ScriptedPipeline(frames)
-    presenter = present.OffscreenPresenter(64, 48)
+    presenter = presenters.OffscreenPresenter(64, 48)
     op = create_operator("naive", OperatorConfig())
     state = ViewState(view="split", mode="pq")
     try:
-        live = present.LiveWindow(presenter, pipe, type("S", (), {"is_live": False})(), op, state, _Args())
+        live = app.LiveWindow(presenter, pipe, type("S", (), {"is_live": False})(), op, state, MODELS, "test")
         live.apply(["peak_up", "model"])  # rebuilds the operator (new peak), then cycles the model
         assert [o.levels.peak for o in pipe.operators] == [1500.0, 1500.0]
         assert pipe.operators[-1].name != "naive"
@@ -355,18 +355,18 @@ def test_live_loop_presents_frames_and_saves_screenshots(tmp_path):
         np.testing.assert_allclose(nits, live.frame.hdr * 203.0, rtol=1e-3, atol=1e-3)  # half floats
         chunks = read_png_chunks(str(tmp_path / "shot.png"))
         assert chunks[b"IHDR"][8] == 16  # bit depth
-        assert tuple(chunks[b"cICP"]) == present.CICP_PQ_BT2020
+        assert tuple(chunks[b"cICP"]) == app.CICP_PQ_BT2020
     finally:
         presenter.close()
 
 
 def test_divider_follows_the_mouse_and_old_gl_is_refused():
     sdr, hdr, _, _ = _split_frames()
-    presenter = present.OffscreenPresenter(64, 48)
+    presenter = presenters.OffscreenPresenter(64, 48)
     try:
-        live = present.LiveWindow(presenter, ScriptedPipeline([_processed(0, sdr, hdr)]),
+        live = app.LiveWindow(presenter, ScriptedPipeline([_processed(0, sdr, hdr)]),
                                   type("S", (), {"is_live": True})(), create_operator("naive", OperatorConfig()),
-                                  ViewState(view="split"), _Args())
+                                  ViewState(view="split"), MODELS, "test")
         live.upload(_processed(0, sdr, hdr))
         presenter.divider_at = 48.0
         live.apply(["divider", "seek_forward"])
@@ -388,9 +388,9 @@ def test_no_display_is_a_one_line_error(tmp_path):
 
 
 def test_bad_screenshot_name_is_a_user_error():
-    args = type("A", (), {"screenshot": "shot.jpg", "offscreen": True})()
+    settings = app.WindowSettings(levels=ReferenceLevels(), screenshot="shot.jpg", offscreen=True)
     with pytest.raises(UserError, match=".png"):
-        present.run_window(args)
+        app.check_window_settings(settings)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -398,7 +398,7 @@ def test_bad_screenshot_name_is_a_user_error():
 # --------------------------------------------------------------------------------------------------------
 def test_window_is_ten_bit_and_shows_a_smooth_gradient():
     with xvfb(1920, 1080, 30) as display, display_env(display):
-        w = present.WindowPresenter(1024, 64, "livehdr test")
+        w = presenters.WindowPresenter(1024, 64, "livehdr test")
         try:
             assert w.bits["red"] == 10 and w.bits["green"] == 10 and w.bits["blue"] == 10
             assert tuple(w.size()) == (1024, 64)
@@ -436,12 +436,11 @@ def test_window_is_ten_bit_and_shows_a_smooth_gradient():
 
 def test_eight_bit_screen_falls_back_to_sdr_mode():
     with xvfb(640, 480, 24) as display, display_env(display):
-        w = present.WindowPresenter(320, 240, "livehdr test")
+        w = presenters.WindowPresenter(320, 240, "livehdr test")
         try:
             assert w.bits["red"] == 8
-            args = type("A", (), {"view": None, "compare": True, "mode": None, "layout": "wipe",
-                                  "paper_white": 203.0, "peak": 1000.0, "input_gamma": "srgb"})()
-            state = present.initial_state(args, w.bits["red"])
+            settings = app.WindowSettings(levels=ReferenceLevels(), compare=True)
+            state = app.initial_state(settings, w.bits["red"])
             assert (state.mode, state.view) == ("sdr", "split")
         finally:
             w.close()
@@ -462,7 +461,7 @@ def test_cli_demo_compare_writes_a_16bit_screenshot(tmp_path):
     ihdr = chunks[b"IHDR"]
     width, height = int.from_bytes(ihdr[0:4], "big"), int.from_bytes(ihdr[4:8], "big")
     assert ihdr[8] == 16 and abs(width / height - 2 * 1280 / 720) < 0.01  # two 16:9 frames side by side
-    assert tuple(chunks[b"cICP"]) == present.CICP_PQ_BT2020  # a 10-bit screen defaults to PQ output
+    assert tuple(chunks[b"cICP"]) == app.CICP_PQ_BT2020  # a 10-bit screen defaults to PQ output
     import av
 
     with av.open(str(shot)) as c:

@@ -113,6 +113,6 @@ def test_demo_sdr_is_a_game_frame_with_clipped_highlights():
     assert (sdr == 255).all(axis=-1).sum() >= 10  # the sun and lamps burn out to white
     assert 60 <= np.median(sdr) <= 170
     # it is the ACES / sRGB / 8-bit rendering of the HDR frame (the fused path may differ by 1 at ties)
-    from livehdr.tonecurves import quantize_8bit, sdr_from_hdr
+    from livehdr.color.tonecurves import quantize_8bit, sdr_from_hdr
     ref = quantize_8bit(sdr_from_hdr(scenes.demo_frame_hdr(0.0, 320, 180), scenes.DEMO_EXPOSURE, "aces"))
     assert np.abs(sdr.astype(int) - ref).max() <= 1

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from _media import make_clip
-from livehdr import sources
-from livehdr.errors import UserError
-from livehdr.sources import DemoSource, FileSource, open_source
+from livehdr.io import sources
+from livehdr.base.errors import UserError
+from livehdr.io.inputs import open_source
+from livehdr.io.sources import DemoSource, FileSource
 
 
 def _flat_yuv_clip(path, y, cb, cr, colorspace, color_range, pix_fmt="yuv420p", bits=8, frames=2):

@@ -7,7 +7,7 @@ from PIL import Image
 
 from livehdr import color
 from livehdr.cli import main
-from livehdr.imageio import read_exr, read_png_chunks
+from livehdr.io.imagefiles import read_exr, read_png_chunks
 
 
 def ramp_u8(h=4):
@@ -169,7 +169,7 @@ def test_unwritable_output_folder(ramp_png, tmp_path, capsys):
 
 
 def test_failed_write_leaves_nothing_under_the_final_name(ramp_png, tmp_path, monkeypatch):
-    from livehdr import imageio
+    from livehdr.io import imagefiles as imageio
 
     def boom(*a, **k):
         raise RuntimeError("disk full")

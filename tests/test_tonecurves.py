@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from livehdr import color, tonecurves as tc
+from livehdr import color
+from livehdr.color import tonecurves as tc
 
 X = np.linspace(0.0, 50.0, 5001)
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from livehdr import color, tonecurves
-from livehdr.errors import UserError
-from livehdr.imageio import write_exr
+from livehdr import color
+from livehdr.color import tonecurves
+from livehdr.base.errors import UserError
+from livehdr.io.imagefiles import write_exr
 from livehdr.train import synthesis
 from livehdr.train.data import find_hdr_files, load_images, perspective_view, random_view, split_holdout
 from livehdr.train.losses import itm_loss

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from _media import content_light_level, read_video
-from livehdr import color, hevc_sei, sinks
+from livehdr import color
+from livehdr.io import hdr10 as sinks, hevc_sei
 from livehdr.color import ReferenceLevels
-from livehdr.errors import UserError
+from livehdr.base.errors import UserError
 
 
 def _write(path, frames, levels=ReferenceLevels(), **kw):

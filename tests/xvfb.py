@@ -87,7 +87,7 @@ def put_root_pixels(display: str, x: int, y: int, rgb: np.ndarray, bits: int) ->
     """
     import ctypes
 
-    from livehdr.capture import X11Screen, _mask_shift_bits
+    from livehdr.io.capture import X11Screen, _mask_shift_bits
 
     scr = X11Screen(display)
     xl = scr.xlib

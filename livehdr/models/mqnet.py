@@ -17,13 +17,14 @@ put while clipped highlights and tone-mapped shoulders can be pushed up to the d
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from livehdr import color
+from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
+from livehdr.models.registry import register_model
 
 ATTENTIONS = ("ca", "sa", "csa", "none")
 # MobileNetV2 Table 2: (expansion t, channels c, repeats n, stride s), after the 32-channel stem.
@@ -129,7 +130,7 @@ class MQNet(nn.Module):
     Output: linear BT.709 relative to paper white, in [0, max_relative]."""
 
     def __init__(self, width: float = 0.35, attention: str = "ca", head_channels: int = 16,
-                 max_log2_gain: float = 3.0, max_relative: float = 1000.0 / 203.0):
+                 max_log2_gain: float = 3.0, max_relative: float = PEAK_DEFAULT / PAPER_WHITE_BT2408):
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"unknown attention {attention!r}; choose one of {', '.join(ATTENTIONS)}")
@@ -203,8 +204,9 @@ class MQNet(nn.Module):
         return (linear * torch.exp2(g.to(linear.dtype))).clamp(0.0, top)
 
 
-def mqnet(**kw) -> MQNet:
-    return MQNet(**kw)
+@register_model
+def mqnet(**config) -> MQNet:
+    return MQNet(**config)
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -213,74 +215,3 @@ def parameter_count(model: nn.Module) -> int:
 
 def padded_size(h: int, w: int) -> tuple[int, int]:
     return math.ceil(h / ALIGN) * ALIGN, math.ceil(w / ALIGN) * ALIGN
-
-
-# --------------------------------------------------------------------------------------------------------
-# int8 on CPU (torch.ao FX post-training static quantization, x86 engine)
-# --------------------------------------------------------------------------------------------------------
-class _GainGraph(nn.Module):
-    """The traceable part of MQNet (padded code values -> log2 gain map)."""
-
-    def __init__(self, model: MQNet):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model.log2_gain(x)
-
-
-class MQNetInt8(nn.Module):
-    """MQNet with an int8 gain network; padding, linearisation and the gain stay in float."""
-
-    def __init__(self, quantized_gain: nn.Module, config: dict):
-        super().__init__()
-        self.gain = quantized_gain
-        self.config = dict(config)
-        self.max_relative = float(config["max_relative"])
-
-    def forward(self, code, max_relative: float | None = None):
-        n, c, h, w = code.shape
-        ph, pw = (-h) % ALIGN, (-w) % ALIGN
-        padded = F.pad(code, (0, pw, 0, ph), mode="replicate") if ph or pw else code
-        g = self.gain(padded.contiguous())[..., :h, :w]
-        linear = color.eotf_sRGB(code.clamp(0.0, 1.0))
-        top = self.max_relative if max_relative is None else max_relative
-        return (linear * torch.exp2(g.float())).clamp(0.0, top)
-
-
-def quantize_int8(model: MQNet, calibration) -> MQNetInt8:
-    """Post-training static int8 quantization of the whole gain network (weights and activations).
-
-    ``calibration``: an iterable of N x 3 x H x W sRGB code-value tensors (H, W multiples of 32), used to
-    set the activation ranges. On the held-out courtyard cases this cost 0.14 dB PU21-PSNR (docs/MODEL.md).
-    """
-    from torch.ao.quantization import get_default_qconfig_mapping
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-
-    torch.backends.quantized.engine = "x86" if "x86" in torch.backends.quantized.supported_engines else "fbgemm"
-    graph = _GainGraph(model.float().eval().to(memory_format=torch.contiguous_format)).eval()
-    frames = list(calibration)
-    if not frames:
-        raise ValueError("int8 quantization needs at least one calibration frame")
-    with warnings.catch_warnings():  # torch.ao announces its own deprecation on every call
-        warnings.simplefilter("ignore")
-        prepared = prepare_fx(graph, get_default_qconfig_mapping(torch.backends.quantized.engine), (frames[0],))
-        with torch.inference_mode():
-            for x in frames:
-                prepared(x)
-        quantized = convert_fx(prepared)
-    return MQNetInt8(quantized, model.config).eval()
-
-
-def calibration_frames(count: int = 6, width: int = 256, height: int = 192, seed: int = 0):
-    """SDR frames for int8 calibration, rendered from the project's own synthetic scenes (no data files)."""
-    import numpy as np
-
-    from livehdr import scenes
-    from livehdr.train.synthesis import make_pair
-
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        hdr = scenes.render_scene(scenes.random_scene_params(rng), width, height, float(i))
-        sdr, _, _ = make_pair(np.clip(np.nan_to_num(np.asarray(hdr, np.float32)), 0, None), rng, degrade=False)
-        yield torch.from_numpy(sdr).permute(2, 0, 1)[None].contiguous()

@@ -11,10 +11,13 @@ import os
 
 import torch
 
-from livehdr.errors import UserError
-from livehdr.imageio import atomic_output
+from livehdr.base.errors import UserError
+from livehdr.base.files import atomic_output
+from livehdr.base.resources import resource_dir
 
-MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "models")
+
+
+MODELS_DIR = resource_dir("models")  # the shipped weights (tests point it elsewhere)
 
 
 def shipped_path(name: str, ext: str = ".safetensors") -> str:
@@ -62,7 +65,7 @@ def load_tensors(path: str) -> tuple[dict, dict]:
 
 def load_model(path: str, expect_arch: str | None = None):
     """Rebuild the architecture named in the metadata and load the weights strictly (UserError if not)."""
-    from livehdr.models import create_model
+    from livehdr.models.registry import create_model
 
     tensors, meta = load_tensors(path)
     arch = meta.get("arch")

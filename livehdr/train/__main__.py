@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from livehdr.cli import positive_int
-from livehdr.errors import UserError
+from livehdr.argtypes import positive_int
+from livehdr.base.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
             raise UserError(f"--crop {args.crop}: use a multiple of 32 (the network works at 1/32)")
         if not 0.05 <= args.width <= 2.0:
             raise UserError(f"--width {args.width:g} is outside 0.05..2")
-        from livehdr.imageio import check_writable
+        from livehdr.io.imagefiles import check_writable
 
         check_writable(args.out + ".safetensors")  # before any training, not after the first epoch
         cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,

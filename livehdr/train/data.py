@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
-from livehdr.errors import UserError
-from livehdr.imageio import read_hdr_image
+from livehdr.base.errors import UserError
+from livehdr.io.imagefiles import read_hdr_image
 
 HDR_EXTENSIONS = (".exr", ".hdr", ".pic", ".rgbe")
 

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from livehdr.errors import UserError
+from livehdr.base.errors import UserError
 from livehdr.train import synthesis
 from livehdr.train.data import random_view
 from livehdr.train.losses import itm_loss

@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from livehdr import color, tonecurves
+from livehdr import color
+from livehdr.color import tonecurves
 
 HEADROOM = color.PEAK_DEFAULT / color.PAPER_WHITE_BT2408
 

@@ -11,9 +11,10 @@ import os
 import numpy as np
 
 from livehdr import color
-from livehdr.errors import UserError
+from livehdr.base.errors import UserError
+from livehdr.base.resources import resource_dir
+from livehdr.color.glsl import glsl_defines
 
-SHADER_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shaders")
 GL_MIN_VERSION = 330  # GLSL 3.30 core: texelFetch, bvec mix, gl_VertexID
 GL_RGB10_A2 = 0x8059  # internal format (DESIGN.md: create with dtype 'f1', read back with 'f4')
 
@@ -77,7 +78,7 @@ def legend_labels(legend, win_h: int):
 
 
 def _read_shader(name: str) -> str:
-    path = os.path.join(SHADER_DIR, name)
+    path = os.path.join(resource_dir("shaders"), name)
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()
@@ -113,7 +114,8 @@ class Renderer:
         key = (view, mode)
         if key not in self._programs:
             version, rest = self._fragment.split("\n", 1)
-            source = f"{version}\n#define VIEW {VIEWS.index(view)}\n#define MODE {MODES.index(mode)}\n{rest}"
+            source = (f"{version}\n#define VIEW {VIEWS.index(view)}\n#define MODE {MODES.index(mode)}\n"
+                      f"{glsl_defines()}{rest}")
             try:
                 prog = self.ctx.program(vertex_shader=self._vertex, fragment_shader=source)
             except moderngl.Error as e:

@@ -23,8 +23,8 @@ import time
 
 import numpy as np
 
-from livehdr.errors import UserError
-from livehdr.sources import Source, SourceFrame
+from livehdr.base.errors import UserError, one_line
+from livehdr.io.sources import Source, SourceFrame
 
 CAPTURE_FPS = 60.0  # upper bound on the grab rate: no point grabbing faster than a desktop refreshes
 
@@ -189,7 +189,7 @@ class _MssGrabber:
         try:
             self.sct = mss.MSS() if hasattr(mss, "MSS") else mss.mss()
         except Exception as e:  # mss raises its own error types per platform
-            raise UserError(f"screen capture failed to start ({_one_line(e)})") from None
+            raise UserError(f"screen capture failed to start ({one_line(e)})") from None
         monitors = self.sct.monitors
         if kind == "monitor":
             if value >= len(monitors):
@@ -236,10 +236,6 @@ class _X11DeepGrabber:
     def close(self):
         self.x11.close()
 
-
-def _one_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 # --------------------------------------------------------------------------------------------------------

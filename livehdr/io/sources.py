@@ -1,4 +1,4 @@
-"""Frame sources: video files (PyAV), the built-in demo clip, and (through capture.py) the screen.
+"""Frame sources: video files (PyAV) and the built-in demo clip (``capture.py`` adds the screen).
 
 Every source delivers ``SourceFrame``s of BT.709 R'G'B' code values, full range: uint8 for 8-bit material,
 float32 in [0, 1] for deeper sources (kept from rgb48le, so 10-bit gradients survive until the operator).
@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import os
-import sys
 import time
 from typing import Iterator
 
 import numpy as np
 
 from livehdr import color
-from livehdr.errors import UserError
+from livehdr.base.errors import UserError, one_line
+from livehdr.base.log import note, warn
 
 DEMO_WIDTH, DEMO_HEIGHT, DEMO_FPS, DEMO_SECONDS = 1280, 720, 30.0, 10.0
 
@@ -53,12 +53,6 @@ class Source:
         self.close()
 
 
-def warn(message: str) -> None:
-    print(f"livehdr: warning: {message}", file=sys.stderr)
-
-
-def note(message: str) -> None:
-    print(f"livehdr: note: {message}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -197,18 +191,14 @@ def _open_input(path: str, hwaccel: str):
                 return av.open(path, hwaccel=HWAccel("cuda", allow_software_fallback=True)), "cuda"
             except av.FFmpegError as e:
                 if hwaccel == "cuda":
-                    note(f"NVDEC unavailable ({_one_line(e)}); decoding on the CPU")
+                    note(f"NVDEC unavailable ({one_line(e)}); decoding on the CPU")
         elif hwaccel == "cuda":
             note("this FFmpeg build has no CUDA decoder; decoding on the CPU")
     try:
         return av.open(path), "none"
     except (av.FFmpegError, UnicodeDecodeError) as e:
-        raise UserError(f"not a media file FFmpeg can read: {path} ({_one_line(e)})") from None
+        raise UserError(f"not a media file FFmpeg can read: {path} ({one_line(e)})") from None
 
-
-def _one_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 # ITU-T H.273 Table 3 transfer characteristics that mark HDR video.
@@ -273,7 +263,7 @@ class FileSource(Source):
                 # A damaged or truncated file: keep what decoded, say so once, end cleanly.
                 self.truncated = True
                 warn(f"{os.path.basename(self.path)} is damaged or truncated after frame {index} "
-                     f"({_one_line(e)}); converting the decodable part")
+                     f"({one_line(e)}); converting the decodable part")
                 return
             t_decode = (time.perf_counter() - t0) * 1000
             for frame in decoded:
@@ -349,13 +339,3 @@ class DemoSource(Source):
     def seek(self, seconds: float) -> None:
         self._start = min(max(0, int(round(seconds * self.fps))), max(0, self.frame_count - 1))
 
-
-def open_source(spec: str, args=None) -> Source:
-    """'demo' -> DemoSource, 'screen[:...]' -> capture.open_screen_source, anything else -> FileSource."""
-    if spec == "demo":
-        return DemoSource()
-    if spec == "screen" or spec.startswith("screen:"):
-        from livehdr.capture import open_screen_source
-
-        return open_screen_source(spec)
-    return FileSource(spec, hwaccel=getattr(args, "hwaccel", "auto") or "auto")

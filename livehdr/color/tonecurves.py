@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from livehdr import color
-from livehdr.color import _prepare
+from livehdr.color.shim import _NumpyOps, _prepare
 
 
 def tonemap_clip(x):
@@ -108,7 +108,7 @@ def sdr_from_hdr(hdr_linear, exposure: float = 1.0, curve="aces", encode_gamma: 
     ops, x = _prepare(hdr_linear)
     display = ops.clip(get_tone_curve(curve)(x * exposure), 0.0, 1.0)
     code = ops.clip(color.eotf_inverse_input(display, encode_gamma), 0.0, 1.0)
-    if ops is color._NumpyOps:
+    if ops is _NumpyOps:
         return np.asarray(code, dtype=np.float32)
     return code
 

@@ -971,6 +971,6 @@ DEMO_EXPOSURE = 0.6  # fixed "auto exposure": Narkowicz's 0.6 pre-scale puts dif
 
 def demo_frame_sdr(t: float, width: int, height: int) -> np.ndarray:
     """The demo as a game presents it: ACES fitted, fixed exposure, sRGB encode, 8 bits (uint8 H x W x 3)."""
-    from livehdr.tonecurves import sdr8_from_hdr
+    from livehdr.color.tonecurves import sdr8_from_hdr
 
     return sdr8_from_hdr(demo_frame_hdr(t, width, height), DEMO_EXPOSURE, "aces", "srgb")

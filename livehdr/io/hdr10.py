@@ -19,12 +19,12 @@ import time
 
 import numpy as np
 
-from livehdr import hevc_sei
+from livehdr.io import hevc_sei
 from livehdr.color import ReferenceLevels
-from livehdr.errors import UserError
-from livehdr.imageio import check_writable, chmod_like_new_file
-from livehdr.signals import sigint_blocked_for_new_threads
-from livehdr.sources import note, warn
+from livehdr.base.errors import UserError
+from livehdr.base.files import check_writable, chmod_like_new_file
+from livehdr.base.signals import sigint_blocked_for_new_threads
+from livehdr.base.log import note, warn
 
 # Mastering display: P3-D65, the usual HDR10 grading display; BT.709-derived content lies inside it.
 # CIE 1931 xy, SMPTE RP 431-2 primaries with the D65 white point.
@@ -200,7 +200,7 @@ class HDR10Writer:
 
     def pack(self, rel: np.ndarray):
         """Operator output -> an encoder frame (10-bit planes written in place). Returns the frame."""
-        from livehdr import pack
+        from livehdr.color import pack
 
         h, w = self.height, self.width
         if rel.shape[:2] != (h, w):
@@ -210,13 +210,15 @@ class HDR10Writer:
             planes = [_plane_u16(frame.planes[k], rows) for k, rows in ((0, h), (1, h // 2), (2, h // 2))]
             y, u, v = planes[0][:, :w], planes[1][:, :w // 2], planes[2][:, :w // 2]
             cll, fall = pack.relative_to_yuv420p10(rel, y, u, v, self.levels.paper_white, self.levels.peak,
-                                                   hlg=self.hlg, seed=self.frames)
+                                                   hlg=self.hlg, seed=self.frames,
+                                                   source_peak=self.levels.source_peak)
         else:  # P010: 10 bits in the high bits of 16, chroma interleaved
             y = np.empty((h, w), np.uint16)
             u = np.empty((h // 2, w // 2), np.uint16)
             v = np.empty_like(u)
             cll, fall = pack.relative_to_yuv420p10(rel, y, u, v, self.levels.paper_white, self.levels.peak,
-                                                   hlg=self.hlg, seed=self.frames)
+                                                   hlg=self.hlg, seed=self.frames,
+                                                   source_peak=self.levels.source_peak)
             _plane_u16(frame.planes[0], h)[:, :w] = y << 6
             uv = _plane_u16(frame.planes[1], h // 2)[:, :w]
             uv[:, 0::2] = u << 6

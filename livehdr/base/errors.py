@@ -1,4 +1,5 @@
 """User-facing errors: the CLI turns these into one line on stderr and exit code 2, never a traceback."""
+from __future__ import annotations
 
 
 class UserError(Exception):
@@ -8,3 +9,9 @@ class UserError(Exception):
     """
 
     exit_code = 2
+
+
+def one_line(e: BaseException) -> str:
+    """The first line of an exception's message (library errors can span many), or its type's name."""
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__

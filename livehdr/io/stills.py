@@ -4,13 +4,17 @@ The operator is created once by the caller and reused for every file of a folder
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import os
 import sys
 
 import numpy as np
 
-from livehdr import color, imageio
-from livehdr.errors import UserError
+from livehdr import color
+from livehdr.io import imagefiles as imageio
+from livehdr.base.errors import UserError
+from livehdr.base.files import check_writable
+from livehdr.base.log import note
 
 INPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 OUTPUT_EXTENSIONS = (".exr", ".png")
@@ -18,7 +22,7 @@ OUTPUT_EXTENSIONS = (".exr", ".png")
 
 def encode_still_png(relative: np.ndarray, levels: color.ReferenceLevels) -> np.ndarray:
     """Operator output -> 16-bit PQ BT.2020 code values (full range, as PNG's cICP declares)."""
-    from livehdr import pack
+    from livehdr.color import pack
 
     nits = color.relative_BT709_to_display_nits_BT2020(relative.astype(np.float32), levels)
     return np.floor(pack.eotf_inverse_ST2084_numba(nits) * 65535.0 + 0.5).astype(np.uint16)
@@ -30,7 +34,7 @@ def write_still(path: str, relative: np.ndarray, levels: color.ReferenceLevels) 
     if ext == ".exr":
         # Absolute nits in BT.709 primaries, bounded by the peak like every display encoding.
         nits = color.rolloff_highlights(np.clip(relative, 0, None) * levels.paper_white, levels.peak,
-                                        levels.peak)
+                                        levels.content_peak)
         imageio.write_exr(path, nits.astype(np.float32), half=False, white_luminance=1.0)
     elif ext == ".png":
         cicp = (imageio.CICP_PRIMARIES_BT2020, imageio.CICP_TRANSFER_PQ, 0, 1)  # RGB, full range
@@ -39,11 +43,12 @@ def write_still(path: str, relative: np.ndarray, levels: color.ReferenceLevels) 
         raise UserError(f"unsupported output extension {ext or '(none)'}: use .exr or .png")
 
 
-def convert_file(src: str, dst: str, operator) -> list[str]:
-    """Convert one image; returns notes (e.g. 'alpha dropped') for the caller to print."""
+def convert_file(src: str, dst: str, operator, levels: color.ReferenceLevels) -> None:
+    """Convert one image; what was dropped or changed on the way (e.g. alpha) is noted on the log."""
     code, notes = imageio.read_image_sdr(src)
-    write_still(dst, operator(code), operator.levels)
-    return notes
+    write_still(dst, operator(code), levels)
+    for message in notes:
+        note(message)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -51,10 +56,17 @@ def _same_file(a: str, b: str) -> bool:
         os.path.exists(b) and os.path.samefile(a, b))
 
 
-def convert(src: str, dst: str, operator, folder_format: str = "exr") -> int:
-    """CLI entry for stills: a file to a file, or a folder to a folder."""
+@dataclass(frozen=True)
+class StillsReport:
+    converted: int
+    failures: tuple[str, ...]  # one line each
+
+
+def convert(src: str, dst: str, operator, levels: color.ReferenceLevels, folder_format: str = "exr") -> StillsReport:
+    """A file to a file, or a folder to a folder. ``levels`` are the display's, with the operator's content
+    peak as their source peak. Per-image failures of a folder are collected, not raised."""
     if os.path.isdir(src):
-        return convert_folder(src, dst, operator, folder_format)
+        return convert_folder(src, dst, operator, levels, folder_format)
     ext = os.path.splitext(dst)[1].lower()
     if os.path.isdir(dst):
         dst = os.path.join(dst, os.path.splitext(os.path.basename(src))[0] + "." + folder_format)
@@ -65,13 +77,12 @@ def convert(src: str, dst: str, operator, folder_format: str = "exr") -> int:
         raise UserError(f"unsupported input extension for {src}: use PNG, JPEG or TIFF")
     if _same_file(src, dst):
         raise UserError(f"output {dst} is the input file; choose another name")
-    imageio.check_writable(dst)
-    for note in convert_file(src, dst, operator):
-        print(f"livehdr: note: {note}", file=sys.stderr)
-    return 0
+    check_writable(dst)
+    convert_file(src, dst, operator, levels)
+    return StillsReport(1, ())
 
 
-def convert_folder(src: str, dst: str, operator, folder_format: str) -> int:
+def convert_folder(src: str, dst: str, operator, levels: color.ReferenceLevels, folder_format: str) -> StillsReport:
     from tqdm import tqdm
 
     if os.path.exists(dst) and not os.path.isdir(dst):
@@ -86,18 +97,12 @@ def convert_folder(src: str, dst: str, operator, folder_format: str) -> int:
         os.makedirs(dst, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create output folder {dst}: {e.strerror}") from None
-    imageio.check_writable(os.path.join(dst, "x"))
+    check_writable(os.path.join(dst, "x"))
     failures = []
     for name in tqdm(files, desc="converting", unit="img", file=sys.stderr, disable=len(files) < 2):
         out = os.path.join(dst, os.path.splitext(name)[0] + "." + folder_format)
         try:
-            for note in convert_file(os.path.join(src, name), out, operator):
-                print(f"livehdr: note: {note}", file=sys.stderr)
+            convert_file(os.path.join(src, name), out, operator, levels)
         except UserError as e:
             failures.append(str(e))
-    for f in failures:
-        print(f"livehdr: error: {f}", file=sys.stderr)
-    if failures:
-        print(f"livehdr: {len(files) - len(failures)} of {len(files)} images converted", file=sys.stderr)
-        return 2
-    return 0
+    return StillsReport(len(files) - len(failures), tuple(failures))

@@ -5,75 +5,16 @@ never shows a traceback. Writers go through ``atomic_output`` (temporary name, t
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import struct
-import tempfile
 import zlib
 
 import numpy as np
 
-from livehdr.errors import UserError
+from livehdr.base.errors import UserError, one_line
+from livehdr.base.files import atomic_output, check_writable  # noqa: F401  (check_writable: re-exported)
+from livehdr.color.primaries import CHROMATICITIES_BT709, matrix_chromaticities_to_BT709
 
-# CIE xy of the BT.709 / sRGB primaries and D65 white (ITU-R BT.709-6 items 1.3, 1.4).
-CHROMATICITIES_BT709 = (0.640, 0.330, 0.300, 0.600, 0.150, 0.060, 0.3127, 0.3290)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Atomic output
-# --------------------------------------------------------------------------------------------------------
-def check_writable(path: str) -> None:
-    """Fail early, with one line, when ``path`` cannot be created.
-
-    A real probe file is made and removed: permission bits alone say nothing for root, read-only mounts
-    or pseudo file systems.
-    """
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(folder):
-        raise UserError(f"cannot write {path}: folder {folder} does not exist")
-    if os.path.isdir(path):
-        raise UserError(f"cannot write {path}: it is a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".livehdr-probe.", dir=folder)
-    except OSError as e:
-        raise UserError(f"cannot write {path}: folder {folder} is not writable ({e.strerror})") from None
-    os.close(fd)
-    os.unlink(probe)
-
-
-def chmod_like_new_file(path: str) -> None:
-    """mkstemp makes 0600 files; give a finished output the permissions a plain open() would (umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
-@contextlib.contextmanager
-def atomic_output(path: str):
-    """Yield a temporary path next to ``path``; rename it into place only if the block succeeds.
-
-    The temporary name keeps the extension, so libraries that pick a format by extension still work.
-    """
-    check_writable(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    stem, ext = os.path.splitext(os.path.basename(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{ext}", dir=folder)
-    except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror}") from None
-    os.close(fd)
-    try:
-        yield tmp
-        chmod_like_new_file(tmp)
-        os.replace(tmp, path)
-    except OSError as e:  # disk full, file vanished, ...: one line, nothing left behind
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise UserError(f"writing {path} failed: {e.strerror or e}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -111,7 +52,7 @@ def read_image_sdr(path: str) -> tuple[np.ndarray, list[str]]:
     except UserError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise UserError(f"cannot read image {path}: {_one_line(e)}") from None
+        raise UserError(f"cannot read image {path}: {one_line(e)}") from None
     if arr.shape[0] < 2 or arr.shape[1] < 2:
         raise UserError(f"{path}: image is too small ({arr.shape[1]}x{arr.shape[0]})")
     return np.ascontiguousarray(arr, dtype=np.float32), notes
@@ -153,39 +94,10 @@ def _png_is_16bit_colour(path: str) -> bool:
     return len(head) >= 26 and head[24] == 16 and head[25] in (2, 6)
 
 
-def _one_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
 
 # --------------------------------------------------------------------------------------------------------
 # OpenEXR
 # --------------------------------------------------------------------------------------------------------
-def _xy_to_XYZ(x, y):
-    return np.array([x / y, 1.0, (1 - x - y) / y])
-
-
-def matrix_RGB_to_XYZ(chromaticities) -> np.ndarray:
-    """RGB -> XYZ from primaries and white (SMPTE RP 177-1993 clause 3.3)."""
-    rx, ry, gx, gy, bx, by, wx, wy = chromaticities
-    P = np.stack([_xy_to_XYZ(rx, ry), _xy_to_XYZ(gx, gy), _xy_to_XYZ(bx, by)], axis=1)
-    S = np.linalg.solve(P, _xy_to_XYZ(wx, wy))
-    return P * S
-
-
-_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
-
-
-def matrix_chromaticities_to_BT709(chromaticities) -> np.ndarray:
-    """RGB in some primaries/white -> linear BT.709 (D65), with Bradford adaptation of the white."""
-    src = matrix_RGB_to_XYZ(chromaticities)
-    dst = matrix_RGB_to_XYZ(CHROMATICITIES_BT709)
-    w_src = _BRADFORD @ _xy_to_XYZ(*chromaticities[6:8])
-    w_dst = _BRADFORD @ _xy_to_XYZ(*CHROMATICITIES_BT709[6:8])
-    adapt = np.linalg.inv(_BRADFORD) @ np.diag(w_dst / w_src) @ _BRADFORD
-    return np.linalg.inv(dst) @ adapt @ src
-
-
 def read_exr(path: str, to_bt709: bool = True) -> np.ndarray:
     """Read an OpenEXR file's RGB as float32 H x W x 3 linear light.
 
@@ -211,7 +123,7 @@ def read_exr(path: str, to_bt709: bool = True) -> np.ndarray:
     except UserError:
         raise
     except Exception as e:
-        raise UserError(f"cannot read EXR {path}: {_one_line(e)}") from None
+        raise UserError(f"cannot read EXR {path}: {one_line(e)}") from None
     rgb = np.nan_to_num(rgb, nan=0.0, posinf=0.0, neginf=0.0)
     chroma = header.get("chromaticities")
     if to_bt709 and chroma is not None and not np.allclose(chroma, CHROMATICITIES_BT709, atol=2e-3):
@@ -268,7 +180,7 @@ def read_radiance_hdr(path: str) -> np.ndarray:
         height, width = int(dims[1]), int(dims[3])
         rgbe = _decode_rgbe(np.frombuffer(data, dtype=np.uint8, offset=pos), width, height)
     except (OSError, ValueError, IndexError) as e:
-        raise UserError(f"cannot read Radiance HDR {path}: {_one_line(e)}") from None
+        raise UserError(f"cannot read Radiance HDR {path}: {one_line(e)}") from None
     exponent = np.where(rgbe[..., 3] > 0, np.ldexp(1.0, rgbe[..., 3].astype(np.int32) - 136), 0.0)
     return (rgbe[..., :3].astype(np.float32) * exponent[..., None].astype(np.float32)).astype(np.float32)
 

@@ -1,0 +1,1 @@
+"""The bottom layer: user errors, messages, atomic files, signal handling. Imports nothing from livehdr."""

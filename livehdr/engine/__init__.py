@@ -1,0 +1,1 @@
+"""How learned models run: device and precision choice, the CPU allocator, int8 quantization."""

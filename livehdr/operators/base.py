@@ -1,0 +1,74 @@
+"""The operator contract (DESIGN.md) and the settings every operator is built from.
+
+An operator takes float code values in [0, 1] (numpy H x W x 3 or torch N x 3 x H x W) and returns *linear
+light, BT.709 primaries, relative to paper white*, in [0, max_relative]. ``max_relative`` is the display's
+headroom (peak / paper white) unless the operator has its own content range (a learned model's trained
+range); the display encoding then rolls its ``content_peak`` onto the display peak.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from livehdr import color
+from livehdr.color import ReferenceLevels, expand_channel_dim
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """Everything an operator factory may need; one object so that new options reach every operator."""
+
+    levels: ReferenceLevels = field(default_factory=ReferenceLevels)
+    input_gamma: str = "srgb"
+    saturation: float = 1.0
+    device: str = "cpu"  # 'cpu', 'cuda' or 'auto' (learned models resolve it)
+    weights: str | None = None  # learned models: a .safetensors path overriding the shipped file
+    precision: str = "auto"  # learned models: auto (fp32 on CPU, fp16 on CUDA), fp32, int8 (CPU), fp16 (CUDA)
+    params: tuple = ()  # classical curves: (name, value) pairs within the curve's declared ranges
+
+
+class Operator:
+    """Base class: subclasses implement ``expand``; ``__call__`` enforces the output contract."""
+
+    name = "base"
+    description = ""
+
+    def __init__(self, config: OperatorConfig):
+        self.config = config
+        self.levels = config.levels
+
+    @property
+    def max_relative(self) -> float:
+        """The largest value this operator returns (relative to paper white)."""
+        return self.levels.headroom
+
+    @property
+    def content_peak(self) -> float:
+        """cd/m2 of the brightest output: the source peak the display encoding rolls onto its peak."""
+        return self.max_relative * self.levels.paper_white
+
+    def expand(self, code_values):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, code_values):
+        ops = color._ops(code_values)
+        x = ops.clip(ops.asarray(code_values), 0.0, 1.0)
+        out = self.expand(x)
+        if self.config.saturation != 1.0:
+            out = adjust_saturation(out, self.config.saturation)
+        # Non-negative and within the operator's range: the contract every sink relies on.
+        return ops.clip(out, 0.0, self.max_relative)
+
+    def expand_uint8(self, frame_u8: np.ndarray) -> np.ndarray:
+        """Convenience for the CPU pipeline: H x W x 3 uint8 -> float32 relative linear light."""
+        return np.asarray(self(frame_u8.astype(np.float32) * np.float32(1 / 255)), dtype=np.float32)
+
+    def reset(self):
+        """Forget temporal state (scene cut, seek). Stateless operators have none."""
+
+
+def adjust_saturation(rgb_linear, saturation: float):
+    """Scale chroma around BT.709 luminance; luminance itself is unchanged."""
+    Y = expand_channel_dim(color.luminance_BT709(rgb_linear))
+    return Y + saturation * (rgb_linear - Y)

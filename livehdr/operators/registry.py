@@ -1,0 +1,87 @@
+"""Operators by name (``--model``): the classical table, plus one learned operator per shipped weights file.
+
+A ``models/NAME.safetensors`` whose metadata names a registered architecture becomes operator NAME, with
+the description from its card: shipping a new model needs no code here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from livehdr.base.errors import UserError
+from livehdr.operators.base import Operator, OperatorConfig
+
+
+@dataclass(frozen=True)
+class OperatorEntry:
+    name: str
+    factory: Callable[[OperatorConfig], Operator]
+    description: str
+    learned: bool = False
+
+
+_REGISTRY: dict[str, OperatorEntry] = {}
+_learned_loaded = False
+
+
+def register_operator(name: str, factory: Callable[[OperatorConfig], Operator], description: str,
+                      learned: bool = False) -> None:
+    _REGISTRY[name] = OperatorEntry(name, factory, description, learned)
+
+
+def _load_classical() -> None:
+    if "naive" in _REGISTRY:
+        return
+    from livehdr.operators.classical import CURVES, ClassicalOperator
+
+    for curve in CURVES.values():
+        register_operator(curve.name, lambda cfg, c=curve: ClassicalOperator(cfg, c), curve.description)
+
+
+def _load_learned() -> None:
+    """Each shipped weights file with a known architecture (torch-heavy, so only on first use)."""
+    global _learned_loaded
+    if _learned_loaded:
+        return
+    _learned_loaded = True
+    try:
+        from livehdr.operators.learned import shipped_learned_models
+    except ImportError:  # torch missing: the classical curves still work
+        return
+    for name, description in shipped_learned_models():
+        register_operator(name, lambda cfg, n=name: _learned(cfg, n), description, learned=True)
+
+
+def _learned(config: OperatorConfig, name: str) -> Operator:
+    from livehdr.models.weights import shipped_path
+    from livehdr.operators.learned import LearnedOperator
+
+    return LearnedOperator(config, name, config.weights or shipped_path(name))
+
+
+def list_operators() -> list[OperatorEntry]:
+    _load_classical()
+    _load_learned()
+    return list(_REGISTRY.values())
+
+
+def default_operator_name() -> str:
+    """The shipped learned model whose card records a held-out win over `naive`; else naive."""
+    _load_classical()
+    _load_learned()
+    try:
+        from livehdr.operators.learned import default_learned_model
+    except ImportError:
+        return "naive"
+    name = default_learned_model()
+    return name if name in _REGISTRY else "naive"
+
+
+def create_operator(name: str, config: OperatorConfig | None = None) -> Operator:
+    _load_classical()
+    if name not in _REGISTRY:
+        _load_learned()
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UserError(f"unknown model {name!r}; available: {known} (see --list-models)")
+    return _REGISTRY[name].factory(config or OperatorConfig())

@@ -1,0 +1,233 @@
+"""The live pipeline for the window: a source thread and an operator thread with slots of ONE frame, so a
+newer frame replaces a stale one and latency stays at about one frame whatever the operator's speed; files
+are paced at their own frame rate."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import threading
+import time
+
+import numpy as np
+
+from livehdr.base.errors import UserError
+from livehdr.base.signals import sigint_blocked_for_new_threads
+from livehdr.io.sources import SourceFrame
+from livehdr.pipeline.stages import StageTimes, apply_operator, to_uint8
+
+
+@dataclass
+class ProcessedFrame:
+    index: int
+    pts: float | None
+    sdr: np.ndarray  # H x W x 3 uint8, the input as shown
+    hdr: np.ndarray  # H x W x 3 float32, operator output
+    captured_at: float  # time.perf_counter() when the source delivered it
+    processed_at: float  # time.perf_counter() when the operator finished
+    content_peak: float | None = None  # cd/m2 the operator could reach for this frame (the roll-off's source)
+
+
+class _Slot:
+    """A mailbox of one item: put replaces what was there (stale frames are dropped, and counted).
+
+    ``busy`` is set while the taker works on an item (until ``done()``), so "empty and idle" is one check.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._item = None
+        self.busy = False
+        self.dropped = 0
+
+    def put(self, item) -> None:
+        with self._cond:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._cond.notify_all()
+
+    def take(self, timeout: float):
+        """Remove and return the item, waiting up to ``timeout`` seconds; None when empty."""
+        with self._cond:
+            if self._item is None and timeout > 0:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            self.busy = item is not None
+            return item
+
+    def done(self) -> None:
+        with self._cond:
+            self.busy = False
+
+    def idle(self) -> bool:
+        with self._cond:
+            return self._item is None and not self.busy
+
+    def clear(self) -> None:
+        with self._cond:
+            self._item = None
+
+
+class LivePipeline:
+    """Source thread + operator thread with slots of one; the window polls ``latest()``."""
+
+    def __init__(self, source, operator):
+        self.source = source
+        self._operator = operator
+        self._op_lock = threading.Lock()
+        self._inbox = _Slot()
+        self._outbox = _Slot()
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._seek_to: float | None = None
+        self._source_done = False
+        self._lock = threading.Lock()
+        self.times = StageTimes(keep=240)
+        self.error: BaseException | None = None
+        self.current: ProcessedFrame | None = None  # the last frame latest() returned
+        self._threads: list[threading.Thread] = []
+
+    # public API ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._threads = [threading.Thread(target=self._guard, args=(f,), name=f"livehdr-live-{f.__name__}",
+                                          daemon=True) for f in (self._read, self._expand)]
+        with sigint_blocked_for_new_threads():
+            for t in self._threads:
+                t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._resume.set()
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def latest(self, timeout: float = 0.0) -> ProcessedFrame | None:
+        """The newest processed frame not returned before, or None (waits up to ``timeout`` s for one).
+
+        ``current`` keeps the last returned frame, for redrawing. Errors in the worker threads are raised here.
+        """
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        item = self._outbox.take(timeout)
+        if item is not None:
+            self.current = item
+        return item
+
+    def set_operator(self, operator) -> None:
+        with self._op_lock:
+            self._operator = operator
+
+    @property
+    def operator(self):
+        return self._operator
+
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self._resume.clear()
+        else:
+            self._resume.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    def seek(self, seconds: float) -> None:
+        """Files: restart decoding at ``seconds`` (applied by the source thread before its next frame)."""
+        if self.source.is_live:
+            raise UserError("a live source cannot seek")
+        with self._lock:
+            self._seek_to = max(0.0, float(seconds))
+            self._source_done = False
+
+    @property
+    def finished(self) -> bool:
+        """True once a non-live source has ended and its last frame went through the operator."""
+        with self._lock:
+            done = self._source_done
+        return done and self._inbox.idle()
+
+    def stats(self) -> dict[str, float]:
+        medians = self.times.medians()
+        medians["dropped"] = float(self._inbox.dropped)
+        return medians
+
+    # threads ---------------------------------------------------------------------------------------------
+    def _guard(self, work) -> None:
+        try:
+            work()
+        except BaseException as e:
+            self.error = e
+            self._stop.set()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                seek, self._seek_to = self._seek_to, None
+            if seek is not None:
+                self.source.seek(seek)
+                self._inbox.clear()
+                reset = getattr(self._operator, "reset", None)
+                if reset is not None:
+                    reset()
+            restarted = self._play()
+            if not restarted:
+                with self._lock:
+                    self._source_done = self._seek_to is None
+                # Ended (or stopped): wait for a seek or stop instead of spinning.
+                while not self._stop.is_set():
+                    with self._lock:
+                        if self._seek_to is not None:
+                            break
+                    time.sleep(0.02)
+
+    def _play(self) -> bool:
+        """Feed frames until the source ends (False) or a seek arrives (True)."""
+        clock_start = None  # (perf_counter, pts) that pacing is measured from
+        first = True  # after a start or seek, one frame goes through even while paused (seek preview)
+        for frame in self.source.frames():
+            while not first and not self._resume.wait(0.05):
+                clock_start = None  # resume: restart the pacing clock from this frame
+                if self._stop.is_set() or self._seek_pending():
+                    break
+            first = False
+            if self._stop.is_set():
+                return False
+            if self._seek_pending():
+                return True
+            for stage, ms in (frame.timings or {"decode": 0.0, "to_rgb": 0.0}).items():
+                self.times.add(stage, ms)  # files report decode/to_rgb, screen capture reports capture
+            if not self.source.is_live and frame.pts is not None:
+                now = time.perf_counter()
+                if clock_start is None:
+                    clock_start = (now, frame.pts)
+                wait = clock_start[0] + (frame.pts - clock_start[1]) - now
+                if wait > 0:
+                    self._stop.wait(wait)
+                frame.captured_at = time.perf_counter()
+            self._inbox.put(frame)
+        return False
+
+    def _seek_pending(self) -> bool:
+        with self._lock:
+            return self._seek_to is not None
+
+    def _expand(self) -> None:
+        while not self._stop.is_set():
+            frame: SourceFrame | None = self._inbox.take(0.05)
+            if frame is None:
+                continue
+            try:
+                with self._op_lock:
+                    operator = self._operator
+                t0 = time.perf_counter()
+                hdr = apply_operator(operator, frame.rgb)
+                t1 = time.perf_counter()
+                self.times.add("infer", (t1 - t0) * 1000)
+                self.times.add("latency", (t1 - frame.captured_at) * 1000)
+                self._outbox.put(ProcessedFrame(frame.index, frame.pts, to_uint8(frame.rgb), hdr,
+                                                frame.captured_at, t1, getattr(operator, "content_peak", None)))
+            finally:
+                self._inbox.done()

@@ -1,0 +1,67 @@
+"""What both pipelines share: per-stage timings, the operator call, frame helpers, stoppable queue moves."""
+from __future__ import annotations
+
+from collections import deque
+import queue
+import threading
+
+import numpy as np
+
+STAGES = ("decode", "to_rgb", "infer", "pack", "encode")
+END = object()  # end-of-stream marker in the queues
+
+
+class StageTimes:
+    """Recent per-stage durations (ms); bounded so a long run does not grow memory."""
+
+    def __init__(self, keep: int = 1024):
+        self._lock = threading.Lock()
+        self._times: dict[str, deque] = {}
+        self._keep = keep
+
+    def add(self, stage: str, ms: float) -> None:
+        with self._lock:
+            self._times.setdefault(stage, deque(maxlen=self._keep)).append(ms)
+
+    def medians(self) -> dict[str, float]:
+        with self._lock:
+            return {k: float(np.median(v)) for k, v in self._times.items() if v}
+
+
+def apply_operator(operator, rgb: np.ndarray) -> np.ndarray:
+    """uint8 or float code values -> float32 operator output (linear BT.709 relative to paper white)."""
+    if rgb.dtype == np.uint8:
+        return operator.expand_uint8(rgb)
+    return np.asarray(operator(rgb), dtype=np.float32)
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    if rgb.dtype == np.uint8:
+        return rgb
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def even_crop(rgb: np.ndarray) -> np.ndarray:
+    """HEVC 4:2:0 needs even sizes: drop the last row / column of odd-sized frames (docs/VIDEO.md)."""
+    h, w = rgb.shape[:2]
+    return rgb[: h & ~1, : w & ~1] if (h | w) & 1 else rgb
+
+
+def put_or_stop(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """Blocking put that gives up when ``stop`` is set (so no thread hangs on a full queue)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def get_or_end(q: queue.Queue, stop: threading.Event):
+    while not stop.is_set():
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    return END

@@ -1,0 +1,343 @@
+"""The live window: pipeline frames -> renderer -> presenter, with the controls and the HUD.
+
+The loop owns the GL context on the main thread; decoding / capture and the operator run in the
+LivePipeline's threads, which keep one frame in flight and drop stale ones. Each presented frame's
+capture->present latency is measured against the source's ``captured_at`` (time.perf_counter()).
+Keys are listed in the CLI's help; they map to actions in ``controls.Controls``.
+"""
+from __future__ import annotations
+
+from collections import deque
+import dataclasses
+from dataclasses import dataclass
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+
+from livehdr.base.errors import UserError, one_line
+from livehdr.base.files import check_writable
+from livehdr.base.log import say, warn
+from livehdr.color import ReferenceLevels
+from livehdr.pipeline.live import LivePipeline
+from livehdr.window import renderer as gl_renderer
+from livehdr.window.controls import Controls
+from livehdr.window.overlay import build_overlay
+from livehdr.window.presenters import OffscreenPresenter, WindowPresenter, display_available
+from livehdr.window.renderer import ViewState
+
+CICP_PQ_BT2020 = (9, 16, 0, 1)  # ITU-T H.273: BT.2020 primaries, PQ, RGB, full range
+CICP_SRGB = (1, 13, 0, 1)  # BT.709 primaries, sRGB transfer
+HUD_PERIOD = 0.25  # seconds between HUD refreshes when nothing else changes
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How the window starts (built by the CLI)."""
+
+    levels: ReferenceLevels
+    input_gamma: str = "srgb"
+    compare: bool = False
+    layout: str = "wipe"
+    view: str | None = None  # None: split with compare, else hdr
+    mode: str | None = None  # None: pq on a 10-bit framebuffer, else sdr
+    fullscreen: bool = False
+    screenshot: str | None = None  # a .png written at the end
+    offscreen: bool = False
+    max_frames: int | None = None
+    title: str = "livehdr"
+
+
+@dataclass(frozen=True)
+class ModelSwitcher:
+    """The models the 'm' key cycles through, and how to build one for new reference levels."""
+
+    names: tuple[str, ...]
+    create: Callable[[str, ReferenceLevels], object]
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    presented: int
+    seconds: float
+    latency_ms: float | None  # median capture -> present
+    stage_ms: dict  # median ms per stage (pipeline and window)
+
+
+def _median(values) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def fmt_ms(v) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+
+class LiveWindow:
+    """Pipeline frames -> renderer -> presenter, with the controls and the HUD."""
+
+    def __init__(self, presenter, pipeline, source, operator, state: ViewState, models: ModelSwitcher,
+                 input_name: str = ""):
+        self.presenter = presenter
+        self.pipeline = pipeline
+        self.source = source
+        self.operator = operator
+        self.state = state
+        self.models = models
+        self.input_name = input_name
+        self.controls = Controls(state)
+        self.renderer = gl_renderer.Renderer(presenter.ctx)
+        self.frame = None
+        self.presented = 0
+        self.latencies = deque(maxlen=1024)
+        self.present_times = deque(maxlen=120)
+        self.timing = {name: deque(maxlen=120) for name in ("upload", "hud", "draw", "wait")}
+        self.all_latencies: list[float] = []
+        self._overlay_key = None
+        self._hud_due = 0.0
+        self._message_until = 0.0
+
+    # -- operator changes --
+    def _swap_operator(self, name: str) -> bool:
+        try:
+            op = self.models.create(name, ReferenceLevels(self.state.paper_white, self.state.peak))
+        except (UserError, ValueError) as e:
+            self._say(f"model {name} unavailable: {one_line(e)}")
+            return False
+        self.operator = op
+        self.pipeline.set_operator(op)
+        return True
+
+    def _next_model(self):
+        names = list(self.models.names)
+        current = names.index(self.operator.name) if self.operator.name in names else -1
+        for i in range(1, len(names)):
+            if self._swap_operator(names[(current + i) % len(names)]):
+                self._say(f"model {self.operator.name}")
+                return
+
+    def _say(self, message: str, seconds: float = 3.0):
+        self.controls.message = message
+        self._message_until = time.perf_counter() + seconds
+
+    # -- actions --
+    def apply(self, actions):
+        c = self.controls
+        for a in actions:
+            if a == "divider":
+                x, _, w, _ = self.renderer.picture_rect(*self.presenter.size(), self.state) \
+                    if self.frame is not None else (0, 0, 1, 1)
+                self.state.divider = float(np.clip((self.presenter.divider_at - x) / max(w, 1), 0.0, 1.0))
+            elif a != "resized":
+                c.handle(a)
+        if c.operator_dirty:
+            c.operator_dirty = False
+            if self._swap_operator(self.operator.name):
+                self._say(f"peak {self.state.peak:g}, paper white {self.state.paper_white:g} cd/m2")
+        if c.next_model:
+            c.next_model = False
+            self._next_model()
+        if c.toggle_fullscreen:
+            c.toggle_fullscreen = False
+            self.presenter.toggle_fullscreen()
+        if c.seek:
+            if self.source.is_live:
+                self._say("live input: cannot seek")
+            elif self.frame is not None and self.frame.pts is not None:
+                try:
+                    self.pipeline.seek(max(0.0, self.frame.pts + c.seek))
+                except UserError as e:
+                    self._say(one_line(e))
+            c.seek = 0.0
+        self.pipeline.set_paused(c.paused)
+
+    # -- HUD --
+    def hud_lines(self) -> list[str]:
+        s = self.state
+        now = time.perf_counter()
+        t = list(self.present_times)
+        fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+        bits = self.presenter.bits.get("red", 8)
+        lines = [
+            f"MODEL {self.operator.name}  PEAK {s.peak:g}  PAPER WHITE {s.paper_white:g} CD/M2",
+            f"FPS {fps:.1f}  LATENCY {fmt_ms(_median(list(self.latencies)[-60:]))} MS (CAPTURE->PRESENT)",
+        ]
+        stages = {}
+        try:
+            stages.update(self.pipeline.stats() or {})
+        except Exception:  # stats are informative only
+            pass
+        for k, v in self.timing.items():
+            stages[k] = _median(list(v))
+        dropped = stages.pop("dropped", None)
+        stages.pop("latency", None)  # the pipeline's capture->operator latency; the HUD shows ->present
+        lines.append("  ".join(f"{k} {fmt_ms(v)}" for k, v in stages.items() if isinstance(v, (int, float)))
+                     + " MS" + (f"  DROPPED {int(dropped)}" if dropped is not None else ""))
+        view = s.view + (f" ({s.layout}{', swapped' if s.swap else ''})" if s.view == "split" else "")
+        lines.append(f"VIEW {view}  OUTPUT {s.mode.upper()} {bits}-BIT" + ("  PAUSED" if self.controls.paused else ""))
+        if self.controls.message and now < self._message_until:
+            lines.append(self.controls.message)
+        return lines
+
+    def _update_overlay(self):
+        """Rebuild the overlay when the layout or state changed, else at most every HUD_PERIOD."""
+        now = time.perf_counter()
+        win = tuple(self.presenter.size())
+        rect = self.renderer.picture_rect(*win, self.state)
+        c = self.controls
+        key = (win, rect, dataclasses.astuple(self.state), c.show_hud, c.paused, c.message, self.operator.name)
+        if key == self._overlay_key and now < self._hud_due:
+            return
+        self._overlay_key = key
+        self._hud_due = now + HUD_PERIOD
+        lines = self.hud_lines() if c.show_hud else []
+        labels = ("SDR INPUT", f"HDR {self.operator.name}")
+        self.renderer.set_overlay(build_overlay(*win, rect, self.state, c, lines, labels))
+
+    # -- one picture --
+    def draw(self):
+        t0 = time.perf_counter()
+        self._update_overlay()
+        t1 = time.perf_counter()
+        self.renderer.draw(self.presenter.fbo, self.presenter.size(), self.state)
+        self.timing["hud"].append((t1 - t0) * 1e3)
+        self.timing["draw"].append((time.perf_counter() - t1) * 1e3)
+
+    def upload(self, frame):
+        t0 = time.perf_counter()
+        self.renderer.upload(frame.sdr, frame.hdr)
+        self.timing["upload"].append((time.perf_counter() - t0) * 1e3)
+        if self.frame is None or self.frame.hdr.shape != frame.hdr.shape:
+            h, w = frame.hdr.shape[:2]
+            self.presenter.set_content_aspect(*gl_renderer.content_size(w, h, self.state))
+        # Frames expanded before a peak change still carry their own range: the shader rolls it onto the peak.
+        self.state.source_peak = frame.content_peak
+        self.frame = frame
+
+    def read_window(self) -> np.ndarray:
+        """Redraw into the back buffer and read it (the front buffer is undefined after a swap)."""
+        self.draw()
+        return self.renderer.read(self.presenter.fbo, self.presenter.size())
+
+    def screenshot(self, stem: str | None = None):
+        from livehdr.io.imagefiles import write_exr, write_png16
+
+        if self.frame is None:
+            return
+        stem = stem or f"livehdr-{time.strftime('%Y%m%d-%H%M%S')}-{self.frame.index:06d}"
+        write_exr(stem + ".exr", self.frame.hdr * np.float32(self.state.paper_white), white_luminance=1.0)
+        write_png16(stem + ".png", gl_renderer.to_png16(self.read_window()), cicp=self.cicp())
+        self._say(f"saved {stem}.exr and .png")
+        say(f"screenshot {stem}.exr (HDR, cd/m2) and {stem}.png (window)")
+
+    def cicp(self):
+        return CICP_PQ_BT2020 if self.state.mode == "pq" else CICP_SRGB
+
+    # -- the loop --
+    def run(self, max_frames: int | None, exit_at_end: bool) -> None:
+        p = self.presenter
+        dirty = True
+        while True:
+            actions = p.poll()
+            if actions:
+                self.apply(actions)
+                dirty = True
+            if self.controls.quit or p.should_close():
+                return
+            if self.controls.screenshot:
+                self.controls.screenshot = False
+                self.screenshot()
+            frame = self.pipeline.latest(timeout=0.002)
+            new = frame is not None and frame is not self.frame
+            if new:
+                self.upload(frame)
+            if self.frame is None:
+                if self.pipeline.finished:
+                    raise UserError(f"the input produced no frames: {self.input_name}")
+                continue
+            now = time.perf_counter()
+            if new or dirty or now >= self._hud_due:
+                self.draw()
+                p.present()
+                t = time.perf_counter()
+                dirty = False
+                if new:
+                    self.presented += 1
+                    self.present_times.append(t)
+                    latency = (t - frame.captured_at) * 1e3
+                    # operator done -> on screen: what the window adds to the latency
+                    self.timing["wait"].append((t - frame.processed_at) * 1e3)
+                    self.latencies.append(latency)
+                    self.all_latencies.append(latency)
+            if max_frames is not None and self.presented >= max_frames:
+                return
+            if not new:
+                if self.pipeline.finished:
+                    if exit_at_end:
+                        return
+                    if not self.controls.message.startswith("end of input"):
+                        self._say("end of input: q to quit, <- to seek back", 1e9)
+                        dirty = True
+                p.wait(0.004)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Entry point (the CLI calls this when there is no --output, or with --window)
+# --------------------------------------------------------------------------------------------------------
+def initial_state(settings: WindowSettings, bits: int) -> ViewState:
+    view = settings.view or ("split" if settings.compare else "hdr")
+    mode = settings.mode or ("pq" if bits >= 10 else "sdr")
+    return ViewState(view=view, layout=settings.layout, mode=mode, paper_white=settings.levels.paper_white,
+                     peak=settings.levels.peak, input_gamma=settings.input_gamma)
+
+
+def check_window_settings(settings: WindowSettings) -> None:
+    """What can be refused before any source or model is opened."""
+    if settings.screenshot is not None:
+        if not settings.screenshot.lower().endswith(".png"):
+            raise UserError(f"--screenshot must be a .png file: {settings.screenshot}")
+        check_writable(settings.screenshot)
+    if not settings.offscreen and not display_available():
+        raise UserError("no display for the live window (DISPLAY/WAYLAND_DISPLAY not set); use --output "
+                        "FILE.mkv to write an HDR10 file, or --offscreen")
+
+
+def run_window(settings: WindowSettings, source, operator, models: ModelSwitcher) -> WindowReport:
+    """Show ``source`` through ``operator`` until the user quits (or, automated, the input or --max-frames
+    ends). The source is closed on return."""
+    presenter = pipeline = None
+    try:
+        probe = ViewState(view=settings.view or ("split" if settings.compare else "hdr"), layout=settings.layout)
+        cw, ch = gl_renderer.content_size(source.width, source.height, probe)
+        if settings.offscreen:
+            presenter = OffscreenPresenter(cw, ch)
+        else:
+            presenter = WindowPresenter(cw, ch, settings.title, fullscreen=settings.fullscreen)
+            if presenter.bits.get("red", 8) < 10:
+                warn(f"the window got {presenter.bits.get('red', 8)} bits per channel, not 10: gradients will "
+                     "band; on X11 run the server at depth 30 (DefaultDepth 30)")
+            if source.is_live and not presenter.exclude_from_capture():
+                warn("this window can appear in its own screen capture on this system; put it on another "
+                     "monitor or capture a region (screen:x,y,w,h)")
+        state = initial_state(settings, presenter.bits.get("red", 8))
+        pipeline = LivePipeline(source, operator)
+        live = LiveWindow(presenter, pipeline, source, operator, state, models, settings.title)
+        pipeline.start()
+        t0 = time.perf_counter()
+        automated = settings.offscreen or settings.max_frames is not None or settings.screenshot is not None
+        live.run(settings.max_frames, exit_at_end=automated)
+        elapsed = time.perf_counter() - t0
+        if settings.screenshot is not None and live.frame is not None:
+            from livehdr.io.imagefiles import write_png16
+
+            write_png16(settings.screenshot, gl_renderer.to_png16(live.read_window()), cicp=live.cicp())
+        stages = dict(live.pipeline.stats() or {})
+        stages.update({k: _median(list(v)) for k, v in live.timing.items()})
+        return WindowReport(live.presented, elapsed, _median(live.all_latencies), stages)
+    finally:
+        if pipeline is not None:
+            pipeline.stop()
+        source.close()
+        if presenter is not None:
+            presenter.close()
