@@ -31,9 +31,8 @@ def make_clip(path, width=160, height=90, frames=10, rate=10, *, codec="libx264"
     if audio:
         a = out.add_stream("aac", rate=48000)
         a.layout = "mono"
-    s = None
     if subtitles:
-        s = out.add_stream("subrip")
+        out.add_stream("subrip")
     n = 0
     for frame in src.decode(video=0):
         if n >= frames:

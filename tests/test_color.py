@@ -22,7 +22,8 @@ def test_pq_reference_values():
     assert color.eotf_inverse_ST2084(10000.0) == pytest.approx(1.0, abs=1e-12)
     assert color.eotf_inverse_ST2084(100.0) == pytest.approx(0.5081, abs=5e-5)
     assert color.eotf_inverse_ST2084(1000.0) == pytest.approx(0.7518, abs=5e-5)
-    assert color.eotf_inverse_ST2084(0.0) == pytest.approx(7.3e-7, abs=1e-6)  # c1^m2, the PQ floor
+    floor = color.eotf_inverse_ST2084(0.0)  # c1^m2 = (3424/4096)^78.84, the PQ floor
+    assert floor == pytest.approx((3424 / 4096) ** (2523 / 4096 * 128), rel=1e-9) and 7.2e-7 < floor < 7.4e-7
 
 
 def test_pq_against_colour_science_and_round_trip():
@@ -165,3 +166,46 @@ def test_matrix_layouts_agree():
     out_t = color.RGB_BT709_to_BT2020(t)[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(out_t, color.RGB_BT709_to_BT2020(x), atol=1e-12)
     np.testing.assert_allclose(color.luminance_BT709(t)[0].numpy(), color.luminance_BT709(x), atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Non-finite input: NaN and +-inf must never reach an encoder as anything but black or the peak
+# --------------------------------------------------------------------------------------------------------
+NON_FINITE = np.array([[[np.nan, np.inf, -np.inf], [np.nan, np.nan, np.nan], [np.inf, np.inf, np.inf],
+                        [1.0, 1.0, 1.0]]], np.float32)
+
+
+def test_display_encodings_map_nan_to_black_and_inf_to_the_peak():
+    levels = color.ReferenceLevels()
+    pq = color.encode_PQ_BT2020(NON_FINITE, levels)
+    assert np.all(np.isfinite(pq)) and pq.min() >= 0 and pq.max() <= color.eotf_inverse_ST2084(levels.peak) + 1e-5
+    assert pq[0, 1] == pytest.approx([color.eotf_inverse_ST2084(0.0)] * 3)  # NaN -> black
+    assert pq[0, 2] == pytest.approx([color.eotf_inverse_ST2084(levels.peak)] * 3, rel=1e-5)  # inf -> peak
+    assert pq[0, 3] == pytest.approx([0.5807] * 3, abs=1e-4)  # a finite neighbour is untouched
+    hlg = color.encode_HLG_BT2020(NON_FINITE, levels)
+    sdr = color.tonemap_preview_SDR(NON_FINITE, levels)
+    assert np.all(np.isfinite(hlg)) and np.all(np.isfinite(sdr)) and sdr.max() <= 1.0
+    t = color.encode_PQ_BT2020(torch.from_numpy(NON_FINITE).permute(2, 0, 1)[None], levels)
+    np.testing.assert_allclose(t[0].permute(1, 2, 0).numpy(), pq, atol=1e-6)
+
+
+def test_operator_contract_turns_non_finite_output_into_black_or_the_top():
+    from livehdr.operators import Operator, OperatorConfig
+
+    class Broken(Operator):  # e.g. a model with a NaN weight
+        def expand(self, V):
+            return NON_FINITE[:, : V.shape[1]] * np.ones_like(V)
+
+    out = Broken(OperatorConfig())(np.ones((1, 4, 3), np.float32))
+    headroom = color.ReferenceLevels().headroom
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[0, 1], 0.0)
+    np.testing.assert_allclose(out[0, 2], headroom, rtol=1e-6)
+    np.testing.assert_allclose(out[0, 0], [0.0, headroom, 0.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(color.CURVES))
+def test_every_curve_in_the_table_round_trips(name):
+    curve = color.CURVES[name]
+    signal = np.linspace(0.0, 1.0, 257)
+    np.testing.assert_allclose(curve.encode(curve.decode(signal)), signal, atol=2e-6)

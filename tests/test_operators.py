@@ -105,3 +105,41 @@ def test_naive_table_path_matches_the_formula(saturation):
     frame = np.random.default_rng(5).integers(0, 256, (20, 30, 3), dtype=np.uint8)
     op = create_operator("naive", OperatorConfig(saturation=saturation, input_gamma="2.2"))
     np.testing.assert_allclose(op.expand_uint8(frame), op(frame.astype(np.float32) / 255), atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The table: each curve's forward (SDR-side) inverse undoes its expansion
+# --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("gamma", ["srgb", "2.2", "2.4"])
+@pytest.mark.parametrize("name", ["naive", "bt2446a", "bt2446c"])
+def test_forward_inverts_the_expansion(name, gamma):
+    op = create_operator(name, OperatorConfig(input_gamma=gamma))
+    # Greys and moderately saturated colours (BT.2446 Method A's chroma step is exact only inside the gamut).
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.05, 1.0, (16, 16, 1)).astype(np.float32)
+    colours = np.clip(base * rng.uniform(0.7, 1.0, (16, 16, 3)), 0, 1).astype(np.float32)
+    for V in (RAMP, colours):
+        np.testing.assert_allclose(op.forward(op(V)), V, atol=2e-3)
+
+
+def test_bt2446a_forward_maps_the_peak_to_sdr_white_and_cites_the_curve():
+    from livehdr.operators.classical import forward_BT2446a
+
+    levels = color.ReferenceLevels()
+    white = np.full((1, 1, 3), levels.headroom, np.float32)  # 1000 cd/m2 achromatic
+    assert forward_BT2446a(white, levels, "2.4")[0, 0] == pytest.approx([1.0] * 3, abs=1e-6)
+    assert forward_BT2446a(np.zeros((1, 1, 3), np.float32), levels, "2.4")[0, 0] == pytest.approx([0.0] * 3)
+
+
+def test_curve_parameters_are_declared_with_ranges():
+    from livehdr.operators.classical import CURVES
+
+    p = {q.name: q for q in CURVES["bt2446a"].params}["sdr_white"]
+    assert (p.minimum, p.default, p.maximum) == (48.0, 100.0, 400.0)
+    brighter = create_operator("bt2446a", OperatorConfig(params=(("sdr_white", 203.0),)))
+    grey = np.full((1, 1, 3), 0.5, np.float32)
+    assert brighter(grey)[0, 0, 1] != pytest.approx(create_operator("bt2446a")(grey)[0, 0, 1], rel=1e-3)
+    with pytest.raises(UserError, match="outside 48..400"):
+        create_operator("bt2446a", OperatorConfig(params=(("sdr_white", 1000.0),)))
+    with pytest.raises(UserError, match="no parameter"):
+        create_operator("naive", OperatorConfig(params=(("knee", 1.0),)))

@@ -472,3 +472,44 @@ def test_cli_demo_compare_writes_a_16bit_screenshot(tmp_path):
     left, right = img[h // 3:h * 5 // 6, 4:half - 4], img[h // 3:h * 5 // 6, half + 4:2 * half - 4]
     assert right.max() > left.max() + 0.05
     assert right.mean() > left.mean()
+
+
+# --------------------------------------------------------------------------------------------------------
+# One source for every colour number: the shader's constants come from livehdr.color
+# --------------------------------------------------------------------------------------------------------
+def test_glsl_constants_are_generated_from_color():
+    import re
+
+    from livehdr.color.glsl import glsl_defines
+
+    defines = dict(re.findall(r"#define (\w+) (.+)", glsl_defines()))
+    assert float(defines["PQ_M1"]) == color.PQ_M1 and float(defines["PQ_C3"]) == color.PQ_C3
+    assert float(defines["PQ_PEAK"]) == color.PQ_PEAK
+    columns = [float(v) for v in re.findall(r"[-\d.e]+", defines["BT709_TO_BT2020"].replace("mat3", ""))]
+    np.testing.assert_array_equal(np.array(columns).reshape(3, 3).T, color.MATRIX_BT709_TO_BT2020)
+    source = open(os.path.join(ROOT, "shaders", "present.frag")).read()
+    for copied in ("0.6274039", "2610.0", "0.2126", "12.92", "0.04045", "10000.0"):
+        assert copied not in source, f"{copied} is hand-copied into present.frag"
+
+
+def test_frames_carry_their_content_peak_into_the_rolloff(egl):
+    """A frame expanded for a 1500 cd/m2 peak, shown after the peak was lowered to 1000 (the '-' key):
+    the shader rolls its highlights onto the new peak instead of clipping them."""
+    sdr, hdr = ramp_frames(h=120, top=1500.0 / 203.0)
+    presenter = presenters.OffscreenPresenter(*hdr.shape[1::-1])
+    try:
+        state = ViewState(view="hdr", mode="pq", dither=0.0, peak=1000.0)
+        live = app.LiveWindow(presenter, ScriptedPipeline([]), type("S", (), {"is_live": False})(),
+                              create_operator("naive", OperatorConfig()), state, MODELS, "test")
+        frame = _processed(0, sdr, hdr)
+        frame.content_peak = 1500.0
+        live.controls.show_hud = False
+        live.upload(frame)
+        assert live.state.source_peak == 1500.0
+        out = live.read_window()[:40]  # above the label panel at the bottom
+    finally:
+        presenter.close()
+    ref = color.encode_PQ_BT2020(hdr[:40].astype(np.float64), ReferenceLevels(203.0, 1000.0, source_peak=1500.0))
+    clipped = color.encode_PQ_BT2020(hdr[:40].astype(np.float64), ReferenceLevels(203.0, 1000.0))
+    assert np.abs(out - ref).max() <= LSB
+    assert np.abs(out - clipped).max() > 8 * LSB  # a real shoulder (PQ codes are dense up there), not a clip

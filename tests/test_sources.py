@@ -39,7 +39,8 @@ def _expected_rgb(y, cb, cr, weights, full, bits=8):
     if full:
         Y, Cb, Cr = y / (255 * scale), (cb - 128 * scale) / (255 * scale), (cr - 128 * scale) / (255 * scale)
     else:
-        Y, Cb, Cr = (y - 16 * scale) / (219 * scale), (cb - 128 * scale) / (224 * scale), (cr - 128 * scale) / (224 * scale)
+        Y = (y - 16 * scale) / (219 * scale)
+        Cb, Cr = (cb - 128 * scale) / (224 * scale), (cr - 128 * scale) / (224 * scale)
     R = Y + 2 * (1 - kr) * Cr
     B = Y + 2 * (1 - kb) * Cb
     G = (Y - kr * R - kb * B) / (1 - kr - kb)

@@ -103,6 +103,7 @@ def test_16bit_rgb_keeps_precision(tmp_path):
     assert len(np.unique(read_exr(str(tmp_path / "d.exr"))[0, :, 0])) > 30
 
 
+@pytest.mark.slow  # about 45 s on 2 cores: 50 images through bt2446a
 def test_folder_of_50_pngs_in_one_process(tmp_path, monkeypatch):
     from livehdr import operators
 

@@ -14,10 +14,10 @@ _CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 
 def resource_dir(kind: str) -> str:
     """The folder holding the shipped ``kind`` ('shaders' or 'models')."""
-    checkout = os.path.join(_CHECKOUT, kind)
-    if os.path.isdir(checkout):
-        return checkout
-    spec = importlib.util.find_spec(_PACKAGES[kind])
+    try:  # resolved against the livehdr package actually imported, so a checkout never sees a stray install
+        spec = importlib.util.find_spec(_PACKAGES[kind])
+    except ModuleNotFoundError:
+        spec = None
     if spec is not None and spec.submodule_search_locations:
         return list(spec.submodule_search_locations)[0]
-    return checkout  # missing either way: callers name the path in their error
+    return os.path.join(_CHECKOUT, kind)  # a checkout (or missing: callers name the path in their error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from livehdr.color.levels import PEAK_DEFAULT, ReferenceLevels
+from livehdr.color.levels import PEAK_DEFAULT, PQ_PEAK, ReferenceLevels
 from livehdr.color.primaries import RGB_BT709_to_BT2020
 from livehdr.color.shim import _ops, _prepare
 from livehdr.color.transfer import eotf_inverse_sRGB, eotf_inverse_ST2084, oetf_BT2100_HLG, ootf_inverse_BT2100_HLG
@@ -55,6 +55,7 @@ def relative_BT709_to_display_nits_BT2020(relative, levels: ReferenceLevels, sou
     the content fits (no source peak, or one at or below the display's) the roll-off only clips strays.
     """
     ops, relative = _prepare(relative)
+    relative = ops.nan_to_num(relative, posinf=PQ_PEAK / levels.paper_white)  # NaN -> black, inf -> the top
     nits = RGB_BT709_to_BT2020(ops.clip(relative, 0.0, None) * levels.paper_white)
     src = levels.content_peak if source_peak is None else source_peak
     return rolloff_highlights(ops.clip(nits, 0.0, None), levels.peak, src)
@@ -78,7 +79,7 @@ def tonemap_preview_SDR(relative, levels: ReferenceLevels = ReferenceLevels()):
     """HDR -> SDR preview (BT.709, sRGB code values) for ordinary screens: paper white maps near 0.8
     and the headroom above it is squeezed by an extended Reinhard curve, so highlights stay visible."""
     ops, x = _prepare(relative)
-    x = ops.clip(x, 0.0, None)
+    x = ops.clip(ops.nan_to_num(x, posinf=PQ_PEAK / levels.paper_white), 0.0, None)
     w = max(levels.headroom, 1.0 + 1e-6)
     y = _ops(x).clip(x * (1 + x / (w * w)) / (1 + x), 0.0, 1.0)
     return eotf_inverse_sRGB(y)

@@ -29,6 +29,11 @@ class _NumpyOps:
         return np.clip(x, lo, hi)
 
     @staticmethod
+    def nan_to_num(x, posinf):
+        """NaN and -inf -> 0, +inf -> ``posinf``: non-finite light must never reach an encoder."""
+        return np.nan_to_num(x, nan=0.0, posinf=posinf, neginf=0.0)
+
+    @staticmethod
     def asarray(x):
         x = np.asarray(x)
         return x if x.dtype.kind == "f" else x.astype(np.float64)
@@ -54,6 +59,10 @@ class _TorchOps:
     @staticmethod
     def clip(x, lo=None, hi=None):
         return torch.clamp(x, lo, hi)
+
+    @staticmethod
+    def nan_to_num(x, posinf):
+        return torch.nan_to_num(x, nan=0.0, posinf=posinf, neginf=0.0)
 
     @staticmethod
     def asarray(x):

@@ -6,6 +6,7 @@ architecture is one new file with one decorator.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from typing import Callable
 
@@ -27,9 +28,7 @@ def _populate() -> None:
     if _populated:
         return
     _populated = True
-    import livehdr.models as package
-
-    for info in pkgutil.iter_modules(package.__path__):
+    for info in pkgutil.iter_modules([os.path.dirname(os.path.abspath(__file__))]):
         if info.name not in _NOT_ARCHITECTURES and not info.name.startswith("_"):
             importlib.import_module(f"livehdr.models.{info.name}")
 

@@ -57,8 +57,8 @@ class Operator:
         out = self.expand(x)
         if self.config.saturation != 1.0:
             out = adjust_saturation(out, self.config.saturation)
-        # Non-negative and within the operator's range: the contract every sink relies on.
-        return ops.clip(out, 0.0, self.max_relative)
+        # Finite, non-negative and within the operator's range: the contract every sink relies on.
+        return ops.clip(ops.nan_to_num(out, posinf=self.max_relative), 0.0, self.max_relative)
 
     def expand_uint8(self, frame_u8: np.ndarray) -> np.ndarray:
         """Convenience for the CPU pipeline: H x W x 3 uint8 -> float32 relative linear light."""

@@ -132,8 +132,9 @@ def run_conversion(settings: ConversionSettings, source, operator,
         width, height = source.width & ~1, source.height & ~1
         if (width, height) != (source.width, source.height):
             note(f"cropping {source.width}x{source.height} to {width}x{height} (HEVC 4:2:0 needs even sizes)")
+        levels = settings.levels.for_content(getattr(operator, "content_peak", None))
         writer = HDR10Writer(
-            settings.output, width, height, settings.levels.for_content(getattr(operator, "content_peak", None)), fps=source.fps,
+            settings.output, width, height, levels, fps=source.fps,
             time_base=getattr(source, "time_base", None), hlg=settings.hlg, crf=settings.crf,
             preset=settings.preset, encoder=settings.encoder,
             audio_from=source.path if isinstance(source, FileSource) else None, overwrite=settings.overwrite)

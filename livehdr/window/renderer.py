@@ -14,6 +14,7 @@ from livehdr import color
 from livehdr.base.errors import UserError
 from livehdr.base.resources import resource_dir
 from livehdr.color.glsl import glsl_defines
+from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
 
 GL_MIN_VERSION = 330  # GLSL 3.30 core: texelFetch, bvec mix, gl_VertexID
 GL_RGB10_A2 = 0x8059  # internal format (DESIGN.md: create with dtype 'f1', read back with 'f4')
@@ -34,8 +35,8 @@ class ViewState:
     mode: str = "sdr"
     divider: float = 0.5
     swap: bool = False
-    paper_white: float = 203.0
-    peak: float = 1000.0
+    paper_white: float = PAPER_WHITE_BT2408
+    peak: float = PEAK_DEFAULT
     input_gamma: str = "srgb"
     dither: float = DITHER_10BIT
     source_peak: float | None = None  # brightest the frames can be (the operator's peak); None = peak
