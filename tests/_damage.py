@@ -77,11 +77,9 @@ def clip_with_opus(path, frames: int = 20, rate: int = 10, backwards=range(28, 3
     data = bytearray(open(path, "rb").read())
     with av.open(str(path)) as c:
         blocks = [p.pos for p in c.demux(audio=0) if p.size]
-    for i in backwards:  # SimpleBlock: 0xA3, size (EBML varint), track (0x82), int16 relative time, flags
-        pos = blocks[i]
-        size_len = 9 - data[pos + 1].bit_length()
-        at = pos + 1 + size_len
-        assert data[pos] == 0xA3 and data[at] == 0x82
+    for i in backwards:  # a block's position points at its track number (0x82), then int16 relative time
+        at = blocks[i]
+        assert data[at] == 0x82
         (t,) = struct.unpack(">h", data[at + 1:at + 3])
         data[at + 1:at + 3] = struct.pack(">h", t - 300)
     open(path, "wb").write(bytes(data))
