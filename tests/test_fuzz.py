@@ -8,6 +8,8 @@ import io
 import os
 import random
 import threading
+import traceback
+import warnings
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ VIDEO = ["--model", "naive", "--max-frames", "3", "--preset", "ultrafast", "--en
 
 
 def _seeds(folder):
+    folder.mkdir()
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).save(folder / "seed.png")
     Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).save(folder / "seed.jpg", quality=90)
@@ -111,7 +114,8 @@ def _run_case(inp, out):
         except BaseException as e:  # a traceback the user would have seen
             result["escaped"] = e
 
-    with contextlib.redirect_stderr(err):
+    with contextlib.redirect_stderr(err), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         t = threading.Thread(target=work, daemon=True)
         t.start()
         t.join(CASE_TIMEOUT_S)
@@ -120,6 +124,8 @@ def _run_case(inp, out):
             with contextlib.suppress(OSError), open(inp, "wb"):
                 pass
         return None, err.getvalue(), None
+    for w in caught:  # a warning the CLI would have printed on stderr
+        err.write(f"Warning escaped: {w.category.__name__}: {w.message}\n")
     return result.get("code"), err.getvalue(), result.get("escaped")
 
 
@@ -133,8 +139,9 @@ def test_fuzzed_inputs_never_crash_hang_or_leave_files(tmp_path):
         if code is None and escaped is None:
             hangs.append(name)
             continue
-        if escaped is not None or "Traceback" in err:
-            tracebacks.append(f"{name}: {escaped!r} {err[-300:]}")
+        if escaped is not None or "Traceback" in err or "Warning escaped" in err:
+            where = "".join(traceback.format_exception(escaped)[-3:]) if escaped is not None else ""
+            tracebacks.append(f"{name}: {escaped!r} {where} {err[-300:]}")
             continue
         if code not in (0, 2):
             bad_exits.append(f"{name}: exit {code}: {err[-200:]}")

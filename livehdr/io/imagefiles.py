@@ -62,7 +62,8 @@ def open_image_checked(path: str):
 
     check_regular_file(path)  # a FIFO would block Image.open forever
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+        # The size is checked below; Pillow's other warnings (odd TIFF tags, corrupt EXIF) would reach stderr.
+        warnings.simplefilter("ignore")
         try:
             im = Image.open(path)
         except Image.DecompressionBombError as e:

@@ -229,6 +229,9 @@ class FileSource(Source):
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
         cc = self.stream.codec_context
+        if cc is None:  # a damaged header can name a codec this FFmpeg has no decoder for
+            self.container.close()
+            raise UserError(f"no decoder for the video stream of {path} (damaged file or unknown codec)")
         self.width, self.height = int(cc.width), int(cc.height)
         if self.width <= 0 or self.height <= 0:
             self.container.close()
