@@ -129,6 +129,7 @@ def _run_case(inp, out):
     return result.get("code"), err.getvalue(), result.get("escaped")
 
 
+@pytest.mark.slow  # ~20 s on an idle 2-core machine, 40-60 s on a busy one
 def test_fuzzed_inputs_never_crash_hang_or_leave_files(tmp_path):
     cases = _cases(tmp_path)
     assert len(cases) >= 100

@@ -434,3 +434,38 @@ def test_no_stale_cll_in_the_encoder_settings_and_the_video_is_the_default_track
     assert b"cll=" not in data and b"max-cll" not in data  # x265's settings SEI carried the placeholder
     with av.open(str(tmp_path / "o.mkv")) as c:
         assert c.streams.video[0].disposition & av.stream.Disposition.default
+
+
+def _decoded_max_nits(path):
+    """Independent of the writer: swscale's BT.2020 matrix to 16-bit R'G'B', then the PQ EOTF."""
+    from livehdr.color.transfer import eotf_ST2084
+
+    top = 0.0
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            rgb = f.reformat(format="rgb48le", src_colorspace="BT2020", src_color_range="MPEG",
+                             dst_color_range="JPEG").to_ndarray()
+            top = max(top, float(eotf_ST2084(rgb.max() / 65535.0)))
+    return top
+
+
+def test_maxcll_is_true_of_the_decoded_stream_when_the_encoder_overshoots(tmp_path):
+    # A sun clamped at the peak (1000 cd/m2) with a sharp edge: x265 rings past it (1510 cd/m2 in the demo).
+    h, w = 96, 128
+    yy, xx = np.mgrid[:h, :w]
+    rng = np.random.default_rng(0)
+    writer = hdr10.HDR10Writer(str(tmp_path / "sun.mkv"), w, h, ReferenceLevels(), fps=30, preset="fast",
+                               encoder="libx265")
+    for t in range(4):
+        rel = 0.3 + rng.random((h, w, 3), dtype=np.float32) * 0.2
+        rel[(yy - 40) ** 2 + (xx - 50 - 2 * t) ** 2 < 20 ** 2] = [20.0, 18.0, 10.0]
+        rel[yy > 70] = [0.05, 0.2, 1.0]
+        writer.write(rel.astype(np.float32), t / 30)
+    summary = writer.finish()
+    decoded = _decoded_max_nits(tmp_path / "sun.mkv")
+    assert decoded > 1005  # the overshoot is real: a MaxCLL of 1000 would be false
+    assert summary["max_cll"] >= decoded * 0.99
+    info = read_video(tmp_path / "sun.mkv")
+    from _media import content_light_level
+
+    assert content_light_level(info["side_data"])[0] == summary["max_cll"]

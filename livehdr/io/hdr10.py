@@ -331,6 +331,7 @@ class HDR10Writer:
             if self.frames == 0:
                 raise UserError("no frame could be decoded from the input; nothing written")
             self._check_room_to_finish()
+            self._measure_decoded_light()
             final_tmp = _hidden_temp(self.path, "partial")
             end = None  # copy all the audio
             if self.encoder_stuck:
@@ -358,6 +359,17 @@ class HDR10Writer:
         out, self.out = self.out, None
         if out is not None:
             out.close()  # errors here (disk full while flushing the muxer) are real: let them through
+
+    def _measure_decoded_light(self) -> None:
+        """State the light the file really shows: the encoder overshoots clamped highlights (decoded_light.py)."""
+        if self.hlg:
+            return  # HLG is scene-referred: MaxCLL depends on the display; keep the measured input
+        from livehdr.io.decoded_light import decoded_light_levels
+
+        decoded = decoded_light_levels(self.video_tmp)
+        if decoded is not None:
+            self.max_cll = max(self.max_cll, decoded[0])
+            self.max_fall = max(self.max_fall, decoded[1])
 
     def _check_room_to_finish(self) -> None:
         """The remux writes a second copy of the video (+ the audio) before the first is deleted."""
