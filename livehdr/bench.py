@@ -211,12 +211,13 @@ def soak(frames: int, width: int, height: int, preset: str, folder: str, every: 
     t0 = time.perf_counter()
     try:
         conversion.run(progress)
+        samples.append((conversion.written, rss_bytes()))  # before finish(): its remux buffers are not growth
         writer.finish()
     except BaseException:
         writer.abort()
         raise
     seconds = time.perf_counter() - t0
-    samples.append((conversion.written, rss_bytes()))
+    after_finish = rss_bytes()
     settled = [(n, r) for n, r in samples if n >= min(SOAK_WARMUP_FRAMES, frames // 4)]
     slope = 0.0
     if len(settled) >= 2:
@@ -226,7 +227,7 @@ def soak(frames: int, width: int, height: int, preset: str, folder: str, every: 
     return {"frames": conversion.written, "size": f"{width}x{height}", "operator": "naive",
             "encoder": f"libx265 {preset}", "seconds": round(seconds, 1),
             "rss_mb_first": round(samples[0][1] / 1e6, 1), "rss_mb_settled": round(settled[0][1] / 1e6, 1),
-            "rss_mb_last": round(samples[-1][1] / 1e6, 1),
+            "rss_mb_last": round(samples[-1][1] / 1e6, 1), "rss_mb_after_finish": round(after_finish / 1e6, 1),
             "rss_growth_kb_per_1000_frames": round(slope / 1e3, 1),
             "samples": [[n, round(r / 1e6, 2)] for n, r in samples]}
 
