@@ -138,7 +138,8 @@ def check_tensors(path: str, arch: str, expected: dict, tensors: dict) -> None:
     for name, want in expected.items():
         got = tensors[name]
         if tuple(got.shape) != tuple(want.shape):
-            raise UserError(f"{path}: tensor {name} is {tuple(got.shape)}, the config needs {tuple(want.shape)}")
+            raise UserError(f"{path}: weights do not fit the {arch!r} architecture (tensor {name} is "
+                            f"{tuple(got.shape)}, the config needs {tuple(want.shape)})")
         if got.is_floating_point() and not bool(torch.isfinite(got).all()):
             raise UserError(f"{path}: tensor {name} holds NaN or infinite values")
 
