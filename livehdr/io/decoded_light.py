@@ -4,31 +4,26 @@ Why: the light measured before encoding is not what the file shows. x265 oversho
 highlight clamped at the peak (a 1000 cd/m2 sun decoded to luma code 762, about 1510 cd/m2, at crf 18;
 739 / 1187 cd/m2 on a test sun, 730 even at crf 0), and 4:2:0 chroma adds a few per cent on saturated
 edges (1030 cd/m2 from a 1000 cd/m2 input with no encoder at all). Clamping before encoding cannot stop
-either, so the writer decodes its own output once (far cheaper than the encode) and states the larger value.
+the encoder's overshoot, so the writer decodes its own output once (far cheaper than the encode) and states
+the larger of the two measurements. Only luma is measured here (see ``frame_light_pq``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from livehdr.color.primaries import WEIGHTS_BT2020
 from livehdr.color.transfer import eotf_ST2084
 
 
-def frame_light_pq(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> tuple[float, float]:
-    """(max of max(R,G,B), mean of max(R,G,B)) in cd/m2 for one frame of 10-bit limited-range BT.2020 NCL
-    Y'CbCr with PQ; chroma (half size) is repeated to full size, as the simplest decoders show it."""
-    kr, _, kb = WEIGHTS_BT2020
-    kg = 1.0 - kr - kb
-    h, w = y.shape
-    Y = (y.astype(np.float32) - 64.0) / 876.0
-    Cb = np.repeat(np.repeat((cb.astype(np.float32) - 512.0) / 896.0, 2, 0), 2, 1)[:h, :w]
-    Cr = np.repeat(np.repeat((cr.astype(np.float32) - 512.0) / 896.0, 2, 0), 2, 1)[:h, :w]
-    r = Y + (2 - 2 * kr) * Cr
-    b = Y + (2 - 2 * kb) * Cb
-    g = (Y - kr * r - kb * b) / kg
-    top = np.clip(np.maximum(np.maximum(r, g), b), 0.0, 1.0)  # code values: PQ is monotonic, so max first
-    nits = eotf_ST2084(top.astype(np.float64))
-    return float(nits.max()), float(nits.mean())
+def frame_light_pq(y: np.ndarray) -> tuple[float, float]:
+    """(max, mean) in cd/m2 of the decoded luma Y' (10-bit limited range, PQ) taken as grey light.
+
+    For grey and white, the usual highlights, that is exactly max(R, G, B). Chroma is left out on purpose:
+    4:2:0 reconstruction at the edge between saturated colours and white lifts one channel of a few pixels
+    far above any light in the content (a 203 cd/m2 colour-bar picture measured 399), and a MaxCLL stating
+    that would make displays tone-map content that needs none."""
+    code = np.clip((y.astype(np.float32) - 64.0) / 876.0, 0.0, 1.0)
+    top = float(eotf_ST2084(np.float64(code.max())))
+    return top, float(eotf_ST2084(code.astype(np.float64)).mean())
 
 
 def decoded_light_levels(path: str) -> tuple[float, float] | None:
@@ -44,9 +39,8 @@ def decoded_light_levels(path: str) -> tuple[float, float] | None:
                 if frame.format.name != "yuv420p10le":
                     frame = frame.reformat(format="yuv420p10le")
                 h, w = frame.height, frame.width
-                planes = [np.frombuffer(p, np.uint16).reshape(-1, p.line_size // 2) for p in frame.planes]
-                cll, fall = frame_light_pq(planes[0][:h, :w], planes[1][:(h + 1) // 2, :(w + 1) // 2],
-                                           planes[2][:(h + 1) // 2, :(w + 1) // 2])
+                luma = np.frombuffer(frame.planes[0], np.uint16).reshape(-1, frame.planes[0].line_size // 2)
+                cll, fall = frame_light_pq(luma[:h, :w])
                 max_cll, max_fall = max(max_cll, cll), max(max_fall, fall)
     except (av.FFmpegError, IndexError, ValueError):
         return None
