@@ -146,9 +146,9 @@ def test_split_side_by_side_shows_both_whole_frames(egl):
     levels = ReferenceLevels()
     left = color.tonemap_preview_SDR(color.eotf_sRGB(sdr / 255.0), levels)
     right = color.tonemap_preview_SDR(hdr.astype(np.float64), levels)
-    # Column 63 and 64 carry the divider line.
-    assert np.abs(out[:, :63] - left[:, :63]).max() <= LSB
-    assert np.abs(out[:, 65:] - right[:, 1:]).max() <= LSB
+    # Columns 61-66 carry the divider (light 62-65, dark edges 61 and 66).
+    assert np.abs(out[:, :61] - left[:, :61]).max() <= LSB
+    assert np.abs(out[:, 67:] - right[:, 3:]).max() <= LSB
 
 
 def test_aspect_ratio_is_kept_with_black_bars(egl):
