@@ -21,9 +21,18 @@ def frame_light_pq(y: np.ndarray) -> tuple[float, float]:
     4:2:0 reconstruction at the edge between saturated colours and white lifts one channel of a few pixels
     far above any light in the content (a 203 cd/m2 colour-bar picture measured 399), and a MaxCLL stating
     that would make displays tone-map content that needs none."""
-    code = np.clip((y.astype(np.float32) - 64.0) / 876.0, 0.0, 1.0)
-    top = float(eotf_ST2084(np.float64(code.max())))
-    return top, float(eotf_ST2084(code.astype(np.float64)).mean())
+    nits = _pq_nits_of_code()[np.minimum(y, 1023)]  # a table: 10-bit codes have only 1024 values
+    return float(nits.max()), float(nits.mean())
+
+
+_TABLE: list = []
+
+
+def _pq_nits_of_code() -> np.ndarray:
+    if not _TABLE:
+        code = np.clip((np.arange(1024, dtype=np.float64) - 64.0) / 876.0, 0.0, 1.0)
+        _TABLE.append(eotf_ST2084(code).astype(np.float32))
+    return _TABLE[0]
 
 
 def decoded_light_levels(path: str) -> tuple[float, float] | None:
