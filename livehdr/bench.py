@@ -160,6 +160,78 @@ def bench_kernels(width: int, height: int, repeats: int = 5) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------------------------------------
+# Soak: does memory grow with the number of frames? (``--soak N``)
+# --------------------------------------------------------------------------------------------------------
+SOAK_WARMUP_FRAMES = 500  # allocator pools, numba caches and x265's buffers settle in the first frames
+
+
+def rss_bytes() -> int:
+    """Resident set size now (Linux /proc; elsewhere the peak from getrusage, an upper bound)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def soak(frames: int, width: int, height: int, preset: str, folder: str, every: int = 250) -> dict:
+    """``frames`` synthetic frames through the real threaded pipeline (naive operator, libx265 ``preset``),
+    RSS sampled every ``every`` frames. Growth per 1,000 frames is the least-squares slope after the warm-up."""
+    import numpy as np
+
+    from livehdr.color import ReferenceLevels
+    from livehdr.io.hdr10 import HDR10Writer
+    from livehdr.io.sources import Source, SourceFrame
+    from livehdr.operators import OperatorConfig, create_operator
+    from livehdr.pipeline.convert import _Conversion
+
+    pictures = [np.random.default_rng(i).integers(0, 256, (height, width, 3), dtype=np.uint8) for i in range(4)]
+
+    class Frames(Source):
+        def __init__(self):
+            self.width, self.height, self.fps, self.frame_count, self.time_base = width, height, 30.0, frames, None
+
+        def frames(self):
+            for i in range(frames):
+                yield SourceFrame(i, i / 30, pictures[i % 4], time.perf_counter(), {}, 1 / 30)
+
+    operator = create_operator("naive", OperatorConfig(levels=ReferenceLevels()))
+    writer = HDR10Writer(os.path.join(folder, "soak.mkv"), width, height, operator.levels, fps=30.0,
+                         preset=preset, encoder="libx265", overwrite=True)
+    samples: list[tuple[int, int]] = [(0, rss_bytes())]
+
+    def progress(done: int) -> None:
+        if done - samples[-1][0] >= every:
+            samples.append((done, rss_bytes()))
+
+    conversion = _Conversion(Frames(), operator, writer, None)
+    t0 = time.perf_counter()
+    try:
+        conversion.run(progress)
+        samples.append((conversion.written, rss_bytes()))  # before finish(): its remux buffers are not growth
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    seconds = time.perf_counter() - t0
+    after_finish = rss_bytes()
+    settled = [(n, r) for n, r in samples if n >= min(SOAK_WARMUP_FRAMES, frames // 4)]
+    slope = 0.0
+    if len(settled) >= 2:
+        n = np.array([x for x, _ in settled], float)
+        r = np.array([y for _, y in settled], float)
+        slope = float(np.polyfit(n, r, 1)[0]) * 1000
+    return {"frames": conversion.written, "size": f"{width}x{height}", "operator": "naive",
+            "encoder": f"libx265 {preset}", "seconds": round(seconds, 1),
+            "rss_mb_first": round(samples[0][1] / 1e6, 1), "rss_mb_settled": round(settled[0][1] / 1e6, 1),
+            "rss_mb_last": round(samples[-1][1] / 1e6, 1), "rss_mb_after_finish": round(after_finish / 1e6, 1),
+            "rss_growth_kb_per_1000_frames": round(slope / 1e3, 1),
+            "samples": [[n, round(r / 1e6, 2)] for n, r in samples]}
+
+
 def cuda_available() -> bool:
     try:
         import torch
@@ -183,7 +255,15 @@ def run(argv=None) -> tuple[dict, bool]:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--kernels-only", action="store_true",
                    help="only time the packing kernels (numba against numpy), no encoding")
+    p.add_argument("--soak", type=int, default=None, metavar="N",
+                   help="instead: N frames (at --size, default 1920x1080; use e.g. 160x90) through the pipeline "
+                   "with the naive operator, reporting RSS growth per 1,000 frames")
     args = p.parse_args(argv)
+    if args.soak is not None:
+        if args.soak < 10:
+            raise UserError("--soak needs at least 10 frames")
+        with tempfile.TemporaryDirectory(prefix="livehdr-soak-") as folder:
+            return {"soak": soak(args.soak, args.size[0] & ~1, args.size[1] & ~1, args.preset, folder)}, args.json
     if args.frames < 2:
         raise UserError("--frames must be at least 2 (fps is measured between frames)")
 
@@ -227,6 +307,11 @@ def main(argv=None) -> int:
         return 130
     if want_json:
         print(json.dumps(report))
+    elif "soak" in report:
+        r = report["soak"]
+        print(f"soak: {r['frames']} frames at {r['size']} in {r['seconds']} s; RSS {r['rss_mb_first']} -> "
+              f"{r['rss_mb_settled']} (settled) -> {r['rss_mb_last']} MB; growth "
+              f"{r['rss_growth_kb_per_1000_frames']} kB per 1,000 frames")
     else:
         for name, k in report["kernels"].items():
             if isinstance(k, dict):

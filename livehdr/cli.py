@@ -9,9 +9,10 @@ import argparse
 import dataclasses
 import os
 import sys
+import time
 
 from livehdr.argtypes import positive_float, positive_int
-from livehdr.base.errors import UserError
+from livehdr.base.errors import Stopped, UserError
 from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT, ReferenceLevels
 
 
@@ -39,8 +40,15 @@ examples:
 """
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints a 14-line usage block before a bad value; every livehdr error is one line."""
+
+    def error(self, message: str):
+        self.exit(2, f"livehdr: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="run_live.py",
         description="livehdr: expand SDR video, game frames and photos into real HDR with a learned "
         "inverse tone mapper (or a classical curve), and show or save the result.",
@@ -56,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "folder of images. Without it a window opens (when a display exists)")
     io.add_argument("--format", choices=("exr", "png"), default="exr",
                     help="still format when --output is a folder (default: exr)")
-    io.add_argument("--overwrite", action="store_true", help="replace an existing video output")
+    io.add_argument("--overwrite", action="store_true", help="replace existing outputs (video, stills; a folder "
+                    "conversion otherwise skips images whose output exists)")
     io.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                     help="stop after N frames (video, demo, screen)")
 
@@ -164,9 +173,10 @@ def classify_input(spec: str) -> str:
         return "screen"
     if os.path.isdir(spec):
         return "image-dir"
-    if not os.path.exists(spec):
-        raise UserError(f"input not found: {spec}")
+    from livehdr.base.files import check_regular_file
     from livehdr.io.stills import INPUT_EXTENSIONS
+
+    check_regular_file(spec)  # a FIFO would block the reader forever; a device is never a picture
 
     if spec.lower().endswith(INPUT_EXTENSIONS):
         return "image"
@@ -195,7 +205,10 @@ def run_stills(args, levels: ReferenceLevels) -> int:
         raise UserError("stills need --output (a .exr or .png file, or a folder for a folder input)")
     operator = build_operator(args, levels)
     report = stills.convert(args.input, args.output, operator, levels.for_content(operator.content_peak),
-                            folder_format=args.format)
+                            folder_format=args.format, overwrite=args.overwrite)
+    if report.skipped:
+        print(f"livehdr: skipped {report.skipped} image(s) whose output already exists "
+              f"(add --overwrite to redo them)", file=sys.stderr)
     for failure in report.failures:
         print(f"livehdr: error: {failure}", file=sys.stderr)
     if report.failures:
@@ -238,30 +251,75 @@ def format_stats(medians: dict[str, float]) -> str:
     return "livehdr: median ms per frame: " + ", ".join(parts)
 
 
-def run_conversion(args, levels: ReferenceLevels) -> int:
-    from tqdm import tqdm
+class PlainProgress:
+    """Progress for a log file or pipe (stderr not a terminal): one plain line every ``every_s`` seconds with
+    frames, fps and the time left, instead of tqdm's carriage returns (or nothing at all)."""
 
+    def __init__(self, name: str, stream, every_s: float = 5.0, clock=time.monotonic):
+        self.name, self.stream, self.every_s, self.clock = name, stream, every_s, clock
+        self.started = clock()
+        self.next_at = self.started + every_s
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = self.clock()
+        if now < self.next_at:
+            return
+        self.next_at = now + self.every_s
+        fps = done / (now - self.started) if now > self.started else 0.0
+        count = f"{done}/{total}" if total else f"{done}"
+        eta = f", ETA {format_seconds((total - done) / fps)}" if total and fps > 0 and total >= done else ""
+        print(f"livehdr: {self.name}: {count} frames, {fps:.2f} fps{eta}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class BarProgress:
+    """tqdm's bar on a terminal."""
+
+    def __init__(self, name: str, stream):
+        self.name, self.stream, self.bar = name, stream, None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, unit="frame", file=self.stream, dynamic_ncols=True, desc=self.name)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def progress_for(name: str, stream=None):
+    stream = stream if stream is not None else sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return BarProgress(name, stream) if isatty is not None and isatty() else PlainProgress(name, stream)
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def run_conversion(args, levels: ReferenceLevels) -> int:
     from livehdr.io.hdr10 import check_output
     from livehdr.io.inputs import open_source
     from livehdr.pipeline import run_conversion as convert
 
     check_output(args.output, args.overwrite)  # before any slow work
     source = open_source(args.input, hwaccel=args.hwaccel)
-    bar = None
-
-    def progress(done: int, total: int | None) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="frame", file=sys.stderr, disable=None, dynamic_ncols=True,
-                       desc=os.path.basename(args.output))
-        bar.update(done - bar.n)
-
+    progress = progress_for(os.path.basename(args.output))
     try:
         operator = build_operator(args, levels)
         result = convert(conversion_settings(args, levels), source, operator, progress)
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
         source.close()
     s = result.summary
     print(f"livehdr: wrote {args.output}: {s['frames']} frames, {s['encoder']}, "
@@ -269,7 +327,7 @@ def run_conversion(args, levels: ReferenceLevels) -> int:
           + (" (interrupted)" if result.interrupted else ""), file=sys.stderr)
     if args.stats:
         print(format_stats(result.stage_ms), file=sys.stderr)
-    code = 130 if result.interrupted else 0
+    code = 128 + (result.stopped_by or 2) if result.interrupted else 0
     if s.get("encoder_stuck"):
         # The file is complete and in place; a stuck encoder thread would hang the interpreter's exit.
         sys.stdout.flush()
@@ -297,6 +355,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return run(args) or 0
+    except Stopped as e:  # not an error: the user asked; the message says what is on disk
+        print(f"livehdr: {e}", file=sys.stderr)
+        return e.exit_code
     except UserError as e:
         print(f"livehdr: error: {e}", file=sys.stderr)
         return e.exit_code

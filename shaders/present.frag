@@ -151,7 +151,9 @@ void main() {
         vec2 uv = u_layout == 1 ? vec2(fract(p.x * 2.0), p.y) : p;
         code = encode_output(left != u_swap ? sample_sdr_relative(uv) : sample_hdr(uv));
         float divider_x = u_layout == 1 ? 0.5 : u_divider;
-        if (abs(frag.x - (u_rect.x + divider_x * u_rect.z)) < 1.0) code = encode_graphics(vec3(0.8));
+        // A 4-px light line with a dark 1-px edge each side: visible on any picture (1 px was not).
+        float d = abs(frag.x - (u_rect.x + divider_x * u_rect.z));
+        if (d < 3.0) code = encode_graphics(vec3(d < 2.0 ? 0.8 : 0.05));
 #elif VIEW == 3
         code = encode_graphics(heatmap(sample_hdr(p), frag));
 #else

@@ -44,3 +44,12 @@ def test_bench_clip_is_what_it_claims(tmp_path):
         v = c.streams.video[0]
         assert (v.codec_context.name, v.width, v.height) == ("h264", 64, 48)
         assert sum(1 for _ in c.decode(v)) == 3
+
+
+def test_soak_reports_rss_growth_per_1000_frames(capsys):
+    report, _ = bench.run(["--soak", "120", "--size", "64x48", "--json"])
+    soak = report["soak"]
+    assert soak["frames"] == 120 and soak["size"] == "64x48"
+    assert [n for n, _ in soak["samples"]][0] == 0 and soak["samples"][-1][0] == 120
+    assert all(mb > 10 for _, mb in soak["samples"])  # a Python process with numpy and PyAV loaded
+    assert isinstance(soak["rss_growth_kb_per_1000_frames"], float)

@@ -124,16 +124,18 @@ def test_split_wipe_shows_input_left_and_expansion_right(egl):
     sdr, hdr, want_sdr, want_hdr = _split_frames()
     state = ViewState(view="split", layout="wipe", mode="pq", divider=0.25, dither=0.0)
     out = render(egl, sdr, hdr, state, legend=False)
-    # Divider at x = 16: columns 15 and 16 are the line, the rest are the two pictures.
-    assert np.abs(out[:, :15] - want_sdr[:, :15]).max() <= LSB
-    assert np.abs(out[:, 17:] - want_hdr[:, 17:]).max() <= LSB
+    # Divider at x = 16: columns 14-17 are the light line, 13 and 18 its dark edges, the rest the pictures.
+    assert np.abs(out[:, :13] - want_sdr[:, :13]).max() <= LSB
+    assert np.abs(out[:, 19:] - want_hdr[:, 19:]).max() <= LSB
     line = color.encode_PQ_BT2020(color.eotf_sRGB(np.full(3, 0.8)), ReferenceLevels())
-    assert np.abs(out[:, 15:17] - line).max() <= LSB
+    edge = color.encode_PQ_BT2020(color.eotf_sRGB(np.full(3, 0.05)), ReferenceLevels())
+    assert np.abs(out[:, 14:18] - line).max() <= LSB
+    assert np.abs(out[:, [13, 18]] - edge).max() <= LSB
 
     state.swap = True
     out = render(egl, sdr, hdr, state, legend=False)
-    assert np.abs(out[:, :15] - want_hdr[:, :15]).max() <= LSB
-    assert np.abs(out[:, 17:] - want_sdr[:, 17:]).max() <= LSB
+    assert np.abs(out[:, :13] - want_hdr[:, :13]).max() <= LSB
+    assert np.abs(out[:, 19:] - want_sdr[:, 19:]).max() <= LSB
 
 
 def test_split_side_by_side_shows_both_whole_frames(egl):
@@ -144,9 +146,9 @@ def test_split_side_by_side_shows_both_whole_frames(egl):
     levels = ReferenceLevels()
     left = color.tonemap_preview_SDR(color.eotf_sRGB(sdr / 255.0), levels)
     right = color.tonemap_preview_SDR(hdr.astype(np.float64), levels)
-    # Column 63 and 64 carry the divider line.
-    assert np.abs(out[:, :63] - left[:, :63]).max() <= LSB
-    assert np.abs(out[:, 65:] - right[:, 1:]).max() <= LSB
+    # Columns 61-66 carry the divider (light 62-65, dark edges 61 and 66).
+    assert np.abs(out[:, :61] - left[:, :61]).max() <= LSB
+    assert np.abs(out[:, 67:] - right[:, 3:]).max() <= LSB
 
 
 def test_aspect_ratio_is_kept_with_black_bars(egl):
@@ -446,6 +448,25 @@ def test_eight_bit_screen_falls_back_to_sdr_mode():
             w.close()
 
 
+def test_ten_bit_framebuffer_alone_does_not_choose_pq():
+    # A 10-bit SDR desktop showed PQ code values washed out: PQ only when the user says so.
+    settings = app.WindowSettings(levels=ReferenceLevels())
+    mode, why = app.choose_mode(settings, 10)
+    assert mode == "sdr" and "--mode pq" in why
+    assert app.initial_state(settings, 10).mode == "sdr"
+    assert app.initial_state(app.WindowSettings(levels=ReferenceLevels(), mode="pq"), 10).mode == "pq"
+
+
+def test_hud_fps_is_right_for_slow_streams():
+    from collections import deque
+
+    # One frame presented 5 s after the start, asked 0.1 s later: 0.2 fps, not the 0.0 the HUD showed.
+    assert app.presented_fps(deque([5.0], maxlen=120), 5.1, 0.0) == pytest.approx(1 / 5.1)
+    times = deque((i / 30 for i in range(120)), maxlen=120)  # a full window at 30 fps
+    assert app.presented_fps(times, 119 / 30, -100.0) == pytest.approx(30.0)
+    assert app.presented_fps(deque(maxlen=120), 3.0, 0.0) == 0.0
+
+
 def test_cli_demo_compare_writes_a_16bit_screenshot(tmp_path):
     shot = tmp_path / "shot.png"
     with xvfb(1920, 1080, 30) as display:
@@ -453,15 +474,16 @@ def test_cli_demo_compare_writes_a_16bit_screenshot(tmp_path):
         env.pop("WAYLAND_DISPLAY", None)
         r = subprocess.run([sys.executable, os.path.join(ROOT, "run_live.py"), "--input", "demo", "--compare",
                             "--layout", "side", "--max-frames", "3", "--screenshot", str(shot),
-                            "--model", "bt2446a"],
+                            "--model", "bt2446a", "--mode", "pq"],
                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "presented 3 frames" in r.stderr
+    assert "window output: PQ (HDR10) (--mode pq)" in r.stderr
     chunks = read_png_chunks(str(shot))
     ihdr = chunks[b"IHDR"]
     width, height = int.from_bytes(ihdr[0:4], "big"), int.from_bytes(ihdr[4:8], "big")
     assert ihdr[8] == 16 and abs(width / height - 2 * 1280 / 720) < 0.01  # two 16:9 frames side by side
-    assert tuple(chunks[b"cICP"]) == app.CICP_PQ_BT2020  # a 10-bit screen defaults to PQ output
+    assert tuple(chunks[b"cICP"]) == app.CICP_PQ_BT2020  # --mode pq
     import av
 
     with av.open(str(shot)) as c:

@@ -48,9 +48,10 @@ def test_naive_white_is_203_nits_and_options_apply(ramp_png, tmp_path):
     out = tmp_path / "n.exr"
     assert run("--input", ramp_png, "--output", out, "--model", "naive") == 0
     assert read_exr(str(out))[1, 255] == pytest.approx([203.0] * 3, rel=1e-3)
-    assert run("--input", ramp_png, "--output", out, "--model", "naive", "--paper-white", "100") == 0
+    assert run("--input", ramp_png, "--output", out, "--model", "naive", "--paper-white", "100",
+               "--overwrite") == 0
     assert read_exr(str(out))[1, 255, 0] == pytest.approx(100.0, rel=1e-3)
-    assert run("--input", ramp_png, "--output", out, "--model", "bt2446a", "--peak", "600") == 0
+    assert run("--input", ramp_png, "--output", out, "--model", "bt2446a", "--peak", "600", "--overwrite") == 0
     assert read_exr(str(out))[1, 255, 0] == pytest.approx(600.0, rel=0.02)
 
 

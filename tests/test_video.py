@@ -48,8 +48,12 @@ def test_paper_white_decodes_to_the_pq_code_value_and_metadata_is_measured(tmp_p
     assert abs(np.median(background) - expected_y) <= 1.5
     # MaxCLL = the patch, after the soft roll-off (below the 750 cd/m2 knee: unchanged). MaxFALL = frame mean.
     area = 16 * 16 / (48 * 64)
-    assert content_light_level(info["side_data"]) == (600, int(np.ceil(600 * area + 203 * (1 - area) - 0.01)))
-    assert summary["max_cll"] == 600
+    # MaxCLL is true of the decoded stream: x265 rings a little past the patch's edge (614 at crf 18).
+    cll, fall = content_light_level(info["side_data"])
+    assert fall == int(np.ceil(600 * area + 203 * (1 - area) - 0.01))
+    assert 600 <= cll <= 600 * 1.05 and summary["max_cll"] == cll
+    decoded_top = float(color.eotf_ST2084((info["first_y"].max() - 64) / 876))
+    assert cll >= decoded_top - 0.5
     md = _mastering_display(info["side_data"])
     assert md["max"] == pytest.approx(1000.0) and md["min"] == pytest.approx(0.0001)
     assert md["primaries"][0] == pytest.approx([0.680, 0.320], abs=1e-4)  # red first (FFmpeg: R, G, B), P3
@@ -63,7 +67,7 @@ def test_highlights_above_the_peak_are_rolled_off_in_maxcll(tmp_path):
     cll, fall = content_light_level(info["side_data"])
     # The metadata describes the light actually in the file: decode the grey Y' back through PQ.
     in_file = float(color.eotf_ST2084((np.median(info["first_y"]) - 64) / 876))
-    assert 500 < cll <= 600 and cll == fall
+    assert 500 < cll <= 600 * 1.01 and abs(cll - fall) <= 0.01 * cll  # decoded: a step of ringing at most
     assert abs(cll - in_file) <= 0.02 * in_file
 
 
@@ -102,11 +106,13 @@ def test_encoder_auto_falls_back_to_libx265_with_a_note(tmp_path, capsys):
                                preset="ultrafast")
     reason = sinks.nvenc_unavailable_reason(64, 48)
     writer.abort()
+    err = capsys.readouterr().err.strip().splitlines()
     if reason is None:
         assert writer.encoder_name == "hevc_nvenc"
+    elif not sinks.cuda_device_present():  # no NVIDIA GPU: nothing to say about NVENC
+        assert writer.encoder_name == "libx265" and err == []
     else:
         assert writer.encoder_name == "libx265"
-        err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("livehdr: note: no NVENC encoder")
     assert os.listdir(tmp_path) == []
 

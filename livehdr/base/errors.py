@@ -15,3 +15,11 @@ def one_line(e: BaseException) -> str:
     """The first line of an exception's message (library errors can span many), or its type's name."""
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
+
+
+class Stopped(UserError):
+    """A signal (Ctrl-C, SIGTERM) stopped the run; the message says what was (or was not) written."""
+
+    def __init__(self, message: str, signum: int = 2):
+        super().__init__(message)
+        self.exit_code = 128 + signum

@@ -60,3 +60,149 @@ def atomic_output(path: str):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def check_regular_file(path: str, what: str = "input") -> None:
+    """Refuse anything but a regular file (after symlinks) with one line: a FIFO would block a reader
+    forever, and a device or socket is never a picture or a video."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise UserError(f"{what} is a broken symbolic link: {path}") from None
+        raise UserError(f"{what} not found: {path}") from None
+    except OSError as e:  # a symlink loop (ELOOP), a path through a file (ENOTDIR), no permission
+        raise UserError(f"cannot open {what} {path}: {e.strerror}") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file")
+    raise UserError(f"{what} is {kind}, not a regular file: {path}")
+
+
+def check_free_space(path: str, needed_bytes: int) -> None:
+    """Refuse before any work when the output's folder clearly has too little room for ``needed_bytes``."""
+    import shutil
+
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # cannot tell: the write itself will report a full disk
+    if free < needed_bytes:
+        raise UserError(f"not enough free space for {path}: about {_mb(needed_bytes)} needed, "
+                        f"{_mb(free)} free in {folder}")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+# Hidden temporaries of an output NAME.EXT: ".NAME.<8 random chars from mkstemp>.<tag>.EXT".
+TEMP_TAGS = ("video", "partial")
+
+
+def hidden_temp(path: str, tag: str) -> str:
+    """A new empty hidden file beside ``path`` that keeps its extension (libraries pick formats by it)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    stem, ext = os.path.splitext(os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".{tag}{ext}", dir=folder)
+    os.close(fd)
+    return tmp
+
+
+def stale_temporaries(path: str) -> list[str]:
+    """Hidden temporaries that a killed or crashed run left beside ``path`` (only call with its lock held)."""
+    import re
+
+    folder = os.path.dirname(os.path.abspath(path))
+    stem, ext = os.path.splitext(os.path.basename(path))
+    pattern = re.compile(re.escape(f".{stem}.") + r"[A-Za-z0-9_]{8}\.(?:" + "|".join(TEMP_TAGS) + ")"
+                         + re.escape(ext) + "$")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names if pattern.match(n)]
+
+
+def remove_stale_temporaries(path: str) -> int:
+    """Delete what ``stale_temporaries`` finds; returns how many were removed."""
+    removed = 0
+    for tmp in stale_temporaries(path):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+            removed += 1
+    return removed
+
+
+def lock_path(path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.path.join(folder, f".{os.path.basename(path)}.lock")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else
+    return True
+
+
+class OutputLock:
+    """An exclusive claim on an output name: ``.NAME.lock`` beside it, created with O_EXCL, holding the pid.
+
+    A second run writing the same output is refused with one line instead of silently replacing the other's
+    file. A lock whose process is gone (killed, crashed) is taken over.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.lock = lock_path(path)
+        self._held = False
+
+    def acquire(self) -> "OutputLock":
+        for _ in range(3):
+            try:
+                fd = os.open(self.lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                pid = self._owner()
+                if pid is not None and pid != os.getpid() and _pid_alive(pid):
+                    raise UserError(f"another livehdr run (pid {pid}) is writing {self.path}; "
+                                    f"wait for it or choose another output") from None
+                if pid == os.getpid():
+                    raise UserError(f"{self.path} is already being written by this process") from None
+                with contextlib.suppress(OSError):  # stale: its process is gone
+                    os.unlink(self.lock)
+                continue
+            except OSError as e:
+                raise UserError(f"cannot write {self.path}: {e.strerror}") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{os.getpid()}\n")
+            self._held = True
+            return self
+        raise UserError(f"cannot lock {self.path}: {self.lock} keeps reappearing")
+
+    def _owner(self) -> int | None:
+        try:
+            with open(self.lock) as f:
+                return int(f.read().strip() or 0) or None
+        except (OSError, ValueError):
+            return None
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            with contextlib.suppress(OSError):
+                os.unlink(self.lock)
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()

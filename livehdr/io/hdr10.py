@@ -10,19 +10,20 @@ Two steps, so the HDR10 metadata is measured rather than guessed (docs/VIDEO.md)
 from __future__ import annotations
 
 import contextlib
+import errno
 from fractions import Fraction
 import heapq
 import math
 import os
-import tempfile
 import time
 
 import numpy as np
 
 from livehdr.io import hevc_sei
 from livehdr.color import ReferenceLevels
-from livehdr.base.errors import UserError
-from livehdr.base.files import check_writable, chmod_like_new_file
+from livehdr.base.errors import UserError, one_line
+from livehdr.base.files import (OutputLock, check_free_space, check_writable, chmod_like_new_file, hidden_temp,
+                                 remove_stale_temporaries)
 from livehdr.base.signals import sigint_blocked_for_new_threads
 from livehdr.base.log import note, warn
 
@@ -65,6 +66,8 @@ def x265_params(levels: ReferenceLevels, hlg: bool) -> str:
         "hdr10=1", "repeat-headers=1", "colorprim=bt2020", f"transfer={transfer}", "colormatrix=bt2020nc",
         "range=limited", f"master-display={x265_master_display(levels.peak)}",
         f"max-cll={placeholder},{placeholder}", "log-level=error",
+        # No settings SEI: its text would keep the placeholder "cll=..." beside the measured MaxCLL.
+        "info=0",
     ])
 
 
@@ -80,11 +83,33 @@ def check_output(path: str, overwrite: bool) -> str:
 
 
 def _hidden_temp(path: str, tag: str) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    stem, ext = os.path.splitext(os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".{tag}{ext}", dir=folder)
-    os.close(fd)
-    return tmp
+    try:
+        return hidden_temp(path, tag)
+    except OSError as e:  # the folder vanished or filled up during the run
+        raise UserError(f"writing {path} failed: {e.strerror or e}") from None
+
+
+# Bytes per pixel per frame for the free-space check: HEVC at crf 18 on noisy content stays well below
+# 0.1 (measured 0.01-0.06); the file exists twice (encoded + remuxed) while it is finished.
+EXPECTED_BYTES_PER_PIXEL = 0.1
+
+
+def expected_output_bytes(width: int, height: int, frames: int | None) -> int | None:
+    return None if not frames else int(2 * frames * width * height * EXPECTED_BYTES_PER_PIXEL)
+
+
+def cuda_device_present() -> bool:
+    """Whether an NVIDIA GPU exists at all (NVENC is worth mentioning only then); cheap, imports nothing."""
+    import glob
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            return bool(torch.cuda.is_available())
+        except Exception:
+            return False
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/proc/driver/nvidia/version")
 
 
 def _remove(path: str | None) -> None:
@@ -106,7 +131,8 @@ class HDR10Writer:
 
     def __init__(self, path: str, width: int, height: int, levels: ReferenceLevels, *, fps: float | None,
                  time_base=None, hlg: bool = False, crf: float = 18.0, preset: str = "fast",
-                 encoder: str = "auto", audio_from: str | None = None, overwrite: bool = False):
+                 encoder: str = "auto", audio_from: str | None = None, overwrite: bool = False,
+                 expected_frames: int | None = None):
         import av
 
         if width % 2 or height % 2:
@@ -117,6 +143,14 @@ class HDR10Writer:
         self.path, self.width, self.height = path, width, height
         self.levels, self.hlg = levels, hlg
         self.container_format = check_output(path, overwrite)
+        needed = expected_output_bytes(width, height, expected_frames)
+        if needed:
+            check_free_space(path, needed)
+        # One run per output name; then any hidden temporaries of that name are a dead run's leftovers.
+        self._lock = OutputLock(path).acquire()
+        stale = remove_stale_temporaries(path)
+        if stale:
+            note(f"removed {stale} temporary file(s) that an interrupted run left beside {path}")
         self.audio_from = audio_from
         self.time_base = time_base_for(fps, time_base)
         self.fps = fps or float(1 / self.time_base)
@@ -128,15 +162,20 @@ class HDR10Writer:
         self._started: float | None = None  # when the first frame arrived (flush deadline)
         self._muxed_end: float | None = None  # end time (s) of the latest video packet in the file
         self.encoder_stuck = False
+        self.finished = False  # the output is complete under its name
+        self.dropped_audio_packets = 0  # audio/subtitle packets left out for impossible timestamps
+        self.out = None
         self.timings: dict[str, float] = {}
         self._av = av
-        self.video_tmp = _hidden_temp(path, "video")
         try:
+            self.video_tmp = None
+            self.video_tmp = _hidden_temp(path, "video")
             self.encoder_name = self._pick_encoder(encoder)
             with sigint_blocked_for_new_threads():  # x265's pool must never take Ctrl-C
                 self._open_encoder(crf, preset)
         except BaseException:
             _remove(self.video_tmp)
+            self._lock.release()
             raise
 
     # ---------------------------------------------------------------------------------------------------
@@ -146,6 +185,8 @@ class HDR10Writer:
         """auto: NVENC when the GPU has an encoder; else libx265 with a one-line note."""
         if choice == "libx265":
             return "libx265"
+        if choice == "auto" and not cuda_device_present():
+            return "libx265"  # no NVIDIA GPU: nothing worth a note
         reason = nvenc_unavailable_reason(self.width, self.height)
         if reason is None:
             return "hevc_nvenc"
@@ -185,6 +226,7 @@ class HDR10Writer:
             cc.open()
         except av.FFmpegError as e:
             self.out.close()
+            self.out = None
             if "preset" in str(e).lower() or "Invalid argument" in str(e):
                 raise UserError(f"{self.encoder_name} refused the settings (preset {preset!r}, crf {crf:g}): "
                                 f"{e}") from None
@@ -261,7 +303,7 @@ class HDR10Writer:
         try:
             self.out.mux(packets)
         except self._av.FFmpegError as e:
-            raise UserError(f"writing {self.path} failed: {e}") from None
+            raise UserError(f"writing {self.path} failed: {_io_reason(e)}; nothing written") from None
 
     def _sane_dts(self, packet) -> None:
         """x265 4.2 returns uninitialised decode timestamps when a stream has fewer frames than its B-frame
@@ -277,13 +319,19 @@ class HDR10Writer:
     # ---------------------------------------------------------------------------------------------------
     def finish(self, truncated: bool = False) -> dict:
         """Flush the encoder and produce the output file. ``truncated``: the input was not read to its end
-        (--max-frames, Ctrl-C, a damaged file), so copied audio stops where the video stops."""
+        (--max-frames, Ctrl-C, a damaged file), so copied audio stops where the video stops.
+
+        Any failure (disk full, the folder deleted meanwhile, an interrupt) leaves nothing behind: both
+        temporaries are removed and the output name is never touched."""
         final_tmp = None
+        av = self._av
         try:
             self._flush_encoder()
-            self.out.close()
+            self._close_encoded()
             if self.frames == 0:
                 raise UserError("no frame could be decoded from the input; nothing written")
+            self._check_room_to_finish()
+            self._measure_decoded_light()
             final_tmp = _hidden_temp(self.path, "partial")
             end = None  # copy all the audio
             if self.encoder_stuck:
@@ -296,12 +344,40 @@ class HDR10Writer:
             chmod_like_new_file(final_tmp)
             os.replace(final_tmp, self.path)
             final_tmp = None
+            self.finished = True
+        except (OSError, av.FFmpegError) as e:  # av.error.OSError is both
+            raise UserError(f"writing {self.path} failed: {_io_reason(e)}; nothing written") from None
         finally:
             _remove(self.video_tmp)
             _remove(final_tmp)
+            self._lock.release()
         return {"frames": self.frames, "max_cll": self.max_cll_int, "max_fall": self.max_fall_int,
                 "copied_streams": copied, "encoder": self.encoder_name,
-                "encoder_stuck": self.encoder_stuck}
+                "encoder_stuck": self.encoder_stuck, "dropped_audio_packets": self.dropped_audio_packets}
+
+    def _close_encoded(self) -> None:
+        out, self.out = self.out, None
+        if out is not None:
+            out.close()  # errors here (disk full while flushing the muxer) are real: let them through
+
+    def _measure_decoded_light(self) -> None:
+        """State the light the file really shows: the encoder overshoots clamped highlights (decoded_light.py)."""
+        if self.hlg:
+            return  # HLG is scene-referred: MaxCLL depends on the display; keep the measured input
+        from livehdr.io.decoded_light import decoded_light_levels
+
+        decoded = decoded_light_levels(self.video_tmp)
+        if decoded is not None:
+            self.max_cll = max(self.max_cll, decoded[0])
+            self.max_fall = max(self.max_fall, decoded[1])
+
+    def _check_room_to_finish(self) -> None:
+        """The remux writes a second copy of the video (+ the audio) before the first is deleted."""
+        needed = os.path.getsize(self.video_tmp)
+        if self.audio_from is not None:
+            with contextlib.suppress(OSError):
+                needed += os.path.getsize(self.audio_from) // 4  # audio is a small part of any video file
+        check_free_space(self.path, needed + (1 << 20))
 
     # x265 4.2 can deadlock in its final flush (FrameEncoder::getEncodedPicture waits forever): 4 in 10 runs
     # when KeyboardInterrupt unwound through a conversion, which Ctrl-C no longer does (signals.py), and
@@ -340,10 +416,15 @@ class HDR10Writer:
             raise failure[0]
         self._mux(packets)
 
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self.out.close()
+    def abort(self, close_encoder: bool = True) -> None:
+        """Leave nothing behind. ``close_encoder=False`` when an encoder thread may still be inside x265
+        (closing under it can crash); the process is about to end then anyway."""
+        if close_encoder and self.out is not None:
+            with contextlib.suppress(Exception):
+                self.out.close()
+            self.out = None
         _remove(self.video_tmp)
+        self._lock.release()
 
     @property
     def max_cll_int(self) -> int:
@@ -366,10 +447,12 @@ class HDR10Writer:
                                              (hevc_sei.SEI_CONTENT_LIGHT_LEVEL, cll)])
         video_in = av.open(self.video_tmp)
         audio_in = None
+        ok = False
         out = av.open(target, "w", format=self.container_format)
         try:
             vin = video_in.streams.video[0]
             vout = out.add_stream_from_template(vin)
+            vout.disposition = av.stream.Disposition.default  # players pick this track first
             extradata, _ = hevc_sei.patch_hvcc(vin.codec_context.extradata or b"", cll)
             vout.codec_context.extradata = extradata
             if self.container_format == "mp4":
@@ -415,17 +498,51 @@ class HDR10Writer:
                 t = p.dts if p.dts is not None else p.pts
                 return float(t * p.time_base) if t is not None else 0.0
 
+            last_dts: dict = {}
             for packet, stream in heapq.merge(video_packets(), other_packets(), key=key):
                 packet.stream = stream
-                out.mux(packet)
+                if stream is vout:
+                    out.mux(packet)
+                    continue
+                # Copied audio must never cost the video: packets whose timestamps go backwards (seen with
+                # Opus in Matroska) or that the muxer refuses for any other reason are left out and counted.
+                dts = packet.dts if packet.dts is not None else packet.pts
+                if dts is not None and stream.index in last_dts and dts < last_dts[stream.index]:
+                    self.dropped_audio_packets += 1
+                    continue
+                try:
+                    out.mux(packet)
+                except av.FFmpegError as e:
+                    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
+                        raise  # a full disk is not the packet's fault
+                    self.dropped_audio_packets += 1
+                    continue
+                if dts is not None:
+                    last_dts[stream.index] = dts
+            if self.dropped_audio_packets:
+                warn(f"left out {self.dropped_audio_packets} audio/subtitle packet(s) with impossible timestamps "
+                     f"(going backwards); the video is complete")
+            ok = True
             return len(copies)
-        except av.FFmpegError as e:
-            raise UserError(f"writing {self.path} failed: {e}") from None
         finally:
-            out.close()
-            video_in.close()
-            if audio_in is not None:
-                audio_in.close()
+            # Close everything; a close error (the muxer's last write on a full disk) is raised only when
+            # no earlier error is already on its way, so the real cause is what the user sees.
+            for c in (video_in, audio_in):
+                if c is not None:
+                    with contextlib.suppress(Exception):
+                        c.close()
+            if ok:
+                out.close()
+            else:
+                with contextlib.suppress(Exception):
+                    out.close()
+
+
+def _io_reason(e: BaseException) -> str:
+    """'No space left on device' rather than FFmpeg's whole sentence with the temporary's name."""
+    if isinstance(e, OSError) and e.errno:
+        return os.strerror(e.errno)
+    return one_line(e)
 
 
 def _decodable_end(path: str, around: float | None, frame_seconds: float) -> float | None:

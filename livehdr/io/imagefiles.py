@@ -6,13 +6,16 @@ never shows a traceback. Writers go through ``atomic_output`` (temporary name, t
 from __future__ import annotations
 
 import os
+import re
 import struct
+import threading
+import warnings
 import zlib
 
 import numpy as np
 
 from livehdr.base.errors import UserError, one_line
-from livehdr.base.files import atomic_output, check_writable  # noqa: F401  (check_writable: re-exported)
+from livehdr.base.files import atomic_output, check_regular_file, check_writable  # noqa: F401
 from livehdr.color.primaries import CHROMATICITIES_BT709, matrix_chromaticities_to_BT709
 
 
@@ -20,6 +23,58 @@ from livehdr.color.primaries import CHROMATICITIES_BT709, matrix_chromaticities_
 # --------------------------------------------------------------------------------------------------------
 # SDR images (PNG / JPEG / TIFF)
 # --------------------------------------------------------------------------------------------------------
+# The largest picture livehdr reads: 100 megapixels (e.g. 12000x8000). A decoded pixel costs 12 bytes as
+# float32 RGB and the operator needs a few such buffers, so this is already several GB. Bigger headers are
+# refused before any pixel is decoded (Pillow's own limit would raise DecompressionBombError, or only warn).
+MAX_IMAGE_PIXELS = 100_000_000
+
+
+def _too_large(path: str, width: int | None, height: int | None, pixels: int | None = None) -> UserError:
+    size = f"{width}x{height}" if width and height else f"{pixels} pixels" if pixels else "too many pixels"
+    total = pixels if pixels is not None else (width or 0) * (height or 0)
+    return UserError(f"{path}: image is {size} ({total / 1e6:.0f} megapixels); livehdr reads at most "
+                     f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels")
+
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def _header_size(path: str, error: Exception) -> tuple[int | None, int | None, int | None]:
+    """Width and height from the header of a file Pillow refused as a bomb: opening is lazy (header only),
+    so it is reopened once with Pillow's global limit lifted for that moment."""
+    from PIL import Image
+
+    with _PILLOW_LIMIT_LOCK:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(path) as im:
+                return im.size[0], im.size[1], None
+        except Exception:
+            m = re.search(r"\((\d+) pixels\)", str(error))
+            return None, None, int(m.group(1)) if m else None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def open_image_checked(path: str):
+    """Image.open with livehdr's pixel limit and without Pillow's warnings on stderr."""
+    from PIL import Image
+
+    check_regular_file(path)  # a FIFO would block Image.open forever
+    with warnings.catch_warnings():
+        # The size is checked below; Pillow's other warnings (odd TIFF tags, corrupt EXIF) would reach stderr.
+        warnings.simplefilter("ignore")
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError as e:
+            raise _too_large(path, *_header_size(path, e)) from None
+    w, h = im.size
+    if w * h > MAX_IMAGE_PIXELS:
+        im.close()
+        raise _too_large(path, w, h)
+    return im
+
+
 def read_image_sdr(path: str) -> tuple[np.ndarray, list[str]]:
     """Read an 8- or 16-bit PNG/JPEG/TIFF as float32 code values H x W x 3 in [0, 1].
 
@@ -29,10 +84,12 @@ def read_image_sdr(path: str) -> tuple[np.ndarray, list[str]]:
     from PIL import Image, UnidentifiedImageError
 
     notes = []
-    if path.lower().endswith(".png") and os.path.isfile(path):
+    check_regular_file(path)
+    if path.lower().endswith(".png"):
         _refuse_hdr_png(path)
     try:
-        with Image.open(path) as im:
+        with open_image_checked(path) as im, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's warnings (truncated data, odd chunks) never reach stderr
             im.load()
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greyscale
@@ -53,8 +110,8 @@ def read_image_sdr(path: str) -> tuple[np.ndarray, list[str]]:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise UserError(f"cannot read image {path}: {one_line(e)}") from None
-    if arr.shape[0] < 2 or arr.shape[1] < 2:
-        raise UserError(f"{path}: image is too small ({arr.shape[1]}x{arr.shape[0]})")
+    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise UserError(f"{path}: image has no pixels")
     return np.ascontiguousarray(arr, dtype=np.float32), notes
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from livehdr import color
 from livehdr.base.errors import UserError, one_line
+from livehdr.base.files import check_regular_file
 from livehdr.base.log import note, warn
 
 DEMO_WIDTH, DEMO_HEIGHT, DEMO_FPS, DEMO_SECONDS = 1280, 720, 30.0, 10.0
@@ -177,10 +178,7 @@ def _open_input(path: str, hwaccel: str):
     """av.open with NVDEC when asked and available; one-line errors for what is not a video."""
     import av
 
-    if not os.path.exists(path):
-        raise UserError(f"input not found: {path}")
-    if os.path.isdir(path):
-        raise UserError(f"input is a folder, not a video: {path}")
+    check_regular_file(path)  # a FIFO is not an empty file, and would block the demuxer forever
     if os.path.getsize(path) == 0:
         raise UserError(f"input is empty (0 bytes): {path}")
     if hwaccel in ("auto", "cuda"):
@@ -205,6 +203,16 @@ def _open_input(path: str, hwaccel: str):
 HDR_TRANSFERS = {16: "PQ, SMPTE ST 2084", 18: "HLG, ARIB STD-B67"}
 
 
+def _duration_tag(stream) -> float | None:
+    """Matroska's per-track DURATION tag ('00:00:02.000000000'), or None."""
+    text = (stream.metadata or {}).get("DURATION") or (stream.metadata or {}).get("duration")
+    try:
+        h, m, sec = str(text).split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except (ValueError, TypeError):
+        return None
+
+
 class FileSource(Source):
     """Any file FFmpeg reads. Decoding uses FFmpeg's own threads; the caller iterates in its own thread."""
 
@@ -221,6 +229,9 @@ class FileSource(Source):
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
         cc = self.stream.codec_context
+        if cc is None:  # a damaged header can name a codec this FFmpeg has no decoder for
+            self.container.close()
+            raise UserError(f"no decoder for the video stream of {path} (damaged file or unknown codec)")
         self.width, self.height = int(cc.width), int(cc.height)
         if self.width <= 0 or self.height <= 0:
             self.container.close()
@@ -232,8 +243,11 @@ class FileSource(Source):
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.fps = float(rate) if rate else None
         self.time_base = self.stream.time_base
+        tagged = _duration_tag(self.stream)
         if self.stream.duration is not None and self.time_base:
             self.duration = float(self.stream.duration * self.time_base)
+        elif tagged is not None:  # Matroska: the video track's own length (the container's includes audio)
+            self.duration = tagged
         elif self.container.duration is not None:
             self.duration = self.container.duration / 1e6
         else:
@@ -243,6 +257,8 @@ class FileSource(Source):
             self.frame_count = max(1, round(self.duration * self.fps))
         self.start_time = float(self.stream.start_time * self.time_base) if self.stream.start_time else 0.0
         self._seek_to: float | None = None
+        self._started_after_seek = False
+        self.decode_errors = 0
         self._av = av
         self.truncated = False
 
@@ -250,21 +266,26 @@ class FileSource(Source):
         av = self._av
         index = 0
         last_end = None
+        self.decode_errors = 0
         demux = self.container.demux(self.stream)
         while True:
             t0 = time.perf_counter()
             try:
                 packet = next(demux)
-                decoded = packet.decode()
             except StopIteration:
-                self._check_complete(index, last_end)
-                return
+                break
             except (av.FFmpegError, EOFError) as e:
-                # A damaged or truncated file: keep what decoded, say so once, end cleanly.
+                # The container itself is unreadable from here on (cut off, garbage): keep what decoded.
                 self.truncated = True
-                warn(f"{os.path.basename(self.path)} is damaged or truncated after frame {index} "
-                     f"({one_line(e)}); converting the decodable part")
-                return
+                warn(f"{os.path.basename(self.path)} cannot be read past frame {index} ({one_line(e)}); "
+                     f"converting the readable part")
+                break
+            try:
+                decoded = packet.decode()
+            except (av.FFmpegError, EOFError):
+                # One bad packet: skip it, as players do (the decoder conceals what it can), and go on.
+                self.decode_errors += 1
+                continue
             t_decode = (time.perf_counter() - t0) * 1000
             for frame in decoded:
                 tb = frame.time_base
@@ -282,10 +303,21 @@ class FileSource(Source):
                 yield SourceFrame(index, pts, rgb, t2, {"decode": t_decode, "to_rgb": (t2 - t1) * 1000}, duration)
                 t_decode = 0.0  # one packet's decode cost is charged to its first frame only
                 index += 1
+        if self.decode_errors:
+            warn(f"{os.path.basename(self.path)}: {self.decode_errors} damaged packet(s) could not be decoded "
+                 f"and were skipped")
+        self._check_complete(index, last_end)
 
     def _check_complete(self, frames: int, last_end: float | None) -> None:
-        """FFmpeg ends a cut-off file quietly; compare with the duration its header promised."""
-        if not self.duration or last_end is None or self._seek_to is not None:
+        """FFmpeg ends a cut-off file quietly: compare what came out with what the header announced."""
+        if self._seek_to is not None or self._started_after_seek:
+            return
+        if self.frame_count and frames < self.frame_count - 1:  # one frame of rounding in duration x fps
+            self.truncated = True
+            warn(f"{os.path.basename(self.path)}: {frames} frames decoded of the {self.frame_count} the "
+                 f"container announced (damaged or truncated?)")
+            return
+        if not self.duration or last_end is None:
             return
         expected_end = self.start_time + self.duration
         slack = max(1.0, 3 / self.fps) if self.fps else 1.0  # audio may legitimately run a little longer
@@ -303,6 +335,7 @@ class FileSource(Source):
         self.container.seek(int(target / self.time_base), stream=self.stream, backward=True, any_frame=False)
         self.stream.codec_context.flush_buffers()
         self._seek_to = target
+        self._started_after_seek = True  # counts from the middle say nothing about the file
 
     def close(self) -> None:
         self.container.close()

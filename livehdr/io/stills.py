@@ -13,7 +13,7 @@ import numpy as np
 from livehdr import color
 from livehdr.io import imagefiles as imageio
 from livehdr.base.errors import UserError
-from livehdr.base.files import check_writable
+from livehdr.base.files import check_regular_file, check_writable
 from livehdr.base.log import note
 
 INPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -60,13 +60,15 @@ def _same_file(a: str, b: str) -> bool:
 class StillsReport:
     converted: int
     failures: tuple[str, ...]  # one line each
+    skipped: int = 0  # folder conversions: outputs that already existed (complete: written atomically)
 
 
-def convert(src: str, dst: str, operator, levels: color.ReferenceLevels, folder_format: str = "exr") -> StillsReport:
+def convert(src: str, dst: str, operator, levels: color.ReferenceLevels, folder_format: str = "exr",
+            overwrite: bool = False) -> StillsReport:
     """A file to a file, or a folder to a folder. ``levels`` are the display's, with the operator's content
     peak as their source peak. Per-image failures of a folder are collected, not raised."""
     if os.path.isdir(src):
-        return convert_folder(src, dst, operator, levels, folder_format)
+        return convert_folder(src, dst, operator, levels, folder_format, overwrite)
     ext = os.path.splitext(dst)[1].lower()
     if os.path.isdir(dst):
         dst = os.path.join(dst, os.path.splitext(os.path.basename(src))[0] + "." + folder_format)
@@ -77,12 +79,17 @@ def convert(src: str, dst: str, operator, levels: color.ReferenceLevels, folder_
         raise UserError(f"unsupported input extension for {src}: use PNG, JPEG or TIFF")
     if _same_file(src, dst):
         raise UserError(f"output {dst} is the input file; choose another name")
+    check_regular_file(src)
     check_writable(dst)
+    # One policy for every output (video too): an existing file is replaced only with --overwrite.
+    if os.path.exists(dst) and not overwrite:
+        raise UserError(f"output exists: {dst} (add --overwrite to replace it)")
     convert_file(src, dst, operator, levels)
     return StillsReport(1, ())
 
 
-def convert_folder(src: str, dst: str, operator, levels: color.ReferenceLevels, folder_format: str) -> StillsReport:
+def convert_folder(src: str, dst: str, operator, levels: color.ReferenceLevels, folder_format: str,
+                   overwrite: bool = False) -> StillsReport:
     from tqdm import tqdm
 
     if os.path.exists(dst) and not os.path.isdir(dst):
@@ -99,10 +106,15 @@ def convert_folder(src: str, dst: str, operator, levels: color.ReferenceLevels, 
         raise UserError(f"cannot create output folder {dst}: {e.strerror}") from None
     check_writable(os.path.join(dst, "x"))
     failures = []
+    outputs = {name: os.path.join(dst, os.path.splitext(name)[0] + "." + folder_format) for name in files}
+    # Outputs are renamed into place only when complete, so an existing one is a finished earlier result:
+    # a second run after an interruption only does what is missing.
+    done = [] if overwrite else [name for name in files if os.path.isfile(outputs[name])]
+    files = [name for name in files if name not in done]
     for name in tqdm(files, desc="converting", unit="img", file=sys.stderr, disable=len(files) < 2):
-        out = os.path.join(dst, os.path.splitext(name)[0] + "." + folder_format)
+        out = outputs[name]
         try:
             convert_file(os.path.join(src, name), out, operator, levels)
         except UserError as e:
             failures.append(str(e))
-    return StillsReport(len(files) - len(failures), tuple(failures))
+    return StillsReport(len(files) - len(failures), tuple(failures), skipped=len(done))

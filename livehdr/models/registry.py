@@ -43,3 +43,43 @@ def create_model(name: str, **config):
     if name not in _MODELS:
         raise ValueError(f"unknown architecture {name!r}; available: {', '.join(sorted(_MODELS))}")
     return _MODELS[name](**config)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Config bounds: what a weights file may ask each architecture to build (checked before anything is built)
+# --------------------------------------------------------------------------------------------------------
+class Range:
+    """A number in [lo, hi]; ``integer`` refuses fractions (channel counts)."""
+
+    def __init__(self, lo: float, hi: float, integer: bool = False):
+        self.lo, self.hi, self.integer = lo, hi, integer
+
+    def problem(self, value) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"must be a number, got {value!r}"
+        if self.integer and not float(value).is_integer():
+            return f"must be a whole number, got {value!r}"
+        if not (self.lo <= value <= self.hi):  # NaN fails this too
+            return f"is {value!r}, outside {self.lo:g}..{self.hi:g}"
+        return None
+
+
+class OneOf:
+    def __init__(self, *choices):
+        self.choices = choices
+
+    def problem(self, value) -> str | None:
+        return None if value in self.choices else f"is {value!r}, not one of {', '.join(map(str, self.choices))}"
+
+
+_BOUNDS: dict[str, dict] = {}
+
+
+def declare_config_bounds(arch: str, **bounds) -> None:
+    """Declare, per config key, the values a weights file may use for ``arch`` (``Range`` or ``OneOf``)."""
+    _BOUNDS[arch] = bounds
+
+
+def config_bounds(arch: str) -> dict | None:
+    _populate()
+    return _BOUNDS.get(arch)

@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from livehdr.base.errors import UserError
+from livehdr.base.errors import UserError, one_line
 from livehdr.base.files import atomic_output
 from livehdr.base.resources import resource_dir
 
@@ -63,8 +63,16 @@ def load_tensors(path: str) -> tuple[dict, dict]:
     return tensors, meta
 
 
+# No livehdr model comes near this (the shipped MQNet: 0.34 M); a file asking for more is not one of ours.
+MAX_PARAMETERS = 50_000_000
+
+
 def load_model(path: str, expect_arch: str | None = None):
-    """Rebuild the architecture named in the metadata and load the weights strictly (UserError if not)."""
+    """Rebuild the architecture named in the metadata and load the weights strictly (UserError if not).
+
+    Nothing from the file is trusted before it is checked: the config against the architecture's declared
+    bounds, the tensor names and shapes against a skeleton built on the meta device (no memory), every value
+    for being finite, and finally one small forward pass for a finite, plausible output."""
     from livehdr.models.registry import create_model
 
     tensors, meta = load_tensors(path)
@@ -75,13 +83,91 @@ def load_model(path: str, expect_arch: str | None = None):
         raise UserError(f"{path}: holds a {arch!r} model, not {expect_arch!r}")
     try:
         config = json.loads(meta["config"])
+    except ValueError:
+        raise UserError(f"{path}: its config metadata is not valid JSON") from None
+    check_config(path, arch, config)
+    try:
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            skeleton = create_model(arch, **config)
+    except (ValueError, TypeError, RuntimeError, KeyError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"{path}: weights do not fit the {arch!r} architecture ({first[:160]})") from None
+    check_tensors(path, arch, skeleton.state_dict(), tensors)
+    try:
         model = create_model(arch, **config)
         model.load_state_dict(tensors, strict=True)
     except (ValueError, TypeError, RuntimeError, KeyError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UserError(f"{path}: weights do not fit the {arch!r} architecture ({first[:160]})") from None
     model.eval()
+    check_output_sane(path, model)
     return model
+
+
+def check_config(path: str, arch: str, config) -> None:
+    """Every config value inside the architecture's declared bounds (models/<arch>_bounds.py)."""
+    from livehdr.models.registry import config_bounds, list_models
+
+    if arch not in list_models():
+        raise UserError(f"{path}: unknown architecture {arch!r}; this livehdr knows {', '.join(list_models())}")
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: its config is not a set of named values")
+    bounds = config_bounds(arch)
+    if bounds is None:
+        return  # no declaration: the parameter budget and the shape check below still apply
+    for key, value in config.items():
+        if key not in bounds:
+            raise UserError(f"{path}: config {key!r} is not a {arch!r} setting")
+        problem = bounds[key].problem(value)
+        if problem:
+            raise UserError(f"{path}: config {key} {problem}")
+
+
+def check_tensors(path: str, arch: str, expected: dict, tensors: dict) -> None:
+    """Names, shapes and finiteness, before a single real tensor of the network is allocated."""
+    total = sum(t.numel() for t in expected.values())
+    if total > MAX_PARAMETERS:
+        raise UserError(f"{path}: its config asks for {total / 1e6:.0f} M values; livehdr models stay below "
+                        f"{MAX_PARAMETERS / 1e6:.0f} M")
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        what = f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}"
+        raise UserError(f"{path}: weights do not fit the {arch!r} architecture ({what}, "
+                        f"{len(missing)} missing, {len(extra)} unexpected)")
+    for name, want in expected.items():
+        got = tensors[name]
+        if tuple(got.shape) != tuple(want.shape):
+            raise UserError(f"{path}: weights do not fit the {arch!r} architecture (tensor {name} is "
+                            f"{tuple(got.shape)}, the config needs {tuple(want.shape)})")
+        if got.is_floating_point() and not bool(torch.isfinite(got).all()):
+            raise UserError(f"{path}: tensor {name} holds NaN or infinite values")
+
+
+def check_output_sane(path: str, model) -> None:
+    """One small forward pass on a grey ramp: the output must be finite, not negative, and keep mid-tones
+    within a few stops of the plain sRGB decode (every livehdr operator does; random weights do not)."""
+    from livehdr.color.transfer import eotf_sRGB
+
+    ramp = torch.linspace(0.02, 0.98, 64).expand(3, 32, 64).unsqueeze(0).contiguous()
+    try:
+        with torch.no_grad():
+            out = model(ramp)
+    except Exception as e:  # any failure here means the weights cannot be used
+        raise UserError(f"{path}: the model fails on a test image ({one_line(e)})") from None
+    if tuple(out.shape) != tuple(ramp.shape) or not bool(torch.isfinite(out).all()):
+        raise UserError(f"{path}: the model gives non-finite output on a test image (damaged weights?)")
+    if float(out.min()) < -1e-3:
+        raise UserError(f"{path}: the model gives negative light on a test image (damaged weights?)")
+    naive = eotf_sRGB(ramp)
+    mid = (ramp > 0.2) & (ramp < 0.7)
+    stops = torch.log2((out[mid] + 1e-4) / (naive[mid] + 1e-4)).abs().median()
+    if float(stops) > MAX_MIDTONE_STOPS:
+        raise UserError(f"{path}: the model moves mid-grey by {float(stops):.1f} stops on a test image "
+                        f"(random or damaged weights?); refusing it")
+
+
+MAX_MIDTONE_STOPS = 1.5  # trained models keep mid-tones within about half a stop of SDR
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ import threading
 import time
 from typing import Callable
 
+from livehdr.base.errors import Stopped
 from livehdr.base.log import note
-from livehdr.base.signals import first_ctrl_c_sets, sigint_blocked_for_new_threads
+from livehdr.base.signals import StopRequest, first_stop_sets, sigint_blocked_for_new_threads
 from livehdr.color import ReferenceLevels, pack
 from livehdr.pipeline.stages import END, StageTimes, apply_operator, even_crop, get_or_end, put_or_stop
 
@@ -27,7 +28,7 @@ class _Conversion:
         self.expanded = queue.Queue(QUEUE_FRAMES)
         self.errors: list[BaseException] = []
         self.cut_short = False  # stopped before the source's end (--max-frames, Ctrl-C)
-        self.end_requested = threading.Event()  # Ctrl-C: read no more, finish what is in flight
+        self.end_requested = StopRequest()  # Ctrl-C / SIGTERM: read no more, finish what is in flight
         self.written = 0
         self.threads = [threading.Thread(target=self._guard, args=(f,), name=f"livehdr-{f.__name__}", daemon=True)
                         for f in (self._read, self._expand, self._write)]
@@ -116,8 +117,9 @@ class ConversionSettings:
 @dataclass(frozen=True)
 class ConversionResult:
     summary: dict  # HDR10Writer.finish(): frames, encoder, max_cll, max_fall, encoder_stuck ...
-    interrupted: bool  # the first Ctrl-C ended the input early
+    interrupted: bool  # the first Ctrl-C (or SIGTERM) ended the input early
     stage_ms: dict  # median ms per stage
+    stopped_by: int | None = None  # the signal number that ended the input, when one did
 
 
 def run_conversion(settings: ConversionSettings, source, operator,
@@ -137,26 +139,43 @@ def run_conversion(settings: ConversionSettings, source, operator,
             settings.output, width, height, levels, fps=source.fps,
             time_base=getattr(source, "time_base", None), hlg=settings.hlg, crf=settings.crf,
             preset=settings.preset, encoder=settings.encoder,
-            audio_from=source.path if isinstance(source, FileSource) else None, overwrite=settings.overwrite)
+            audio_from=source.path if isinstance(source, FileSource) else None, overwrite=settings.overwrite,
+            expected_frames=min(filter(None, (source.frame_count, settings.max_frames)), default=None))
         total = source.frame_count
         if settings.max_frames is not None:
             total = min(total, settings.max_frames) if total else settings.max_frames
         conversion = _Conversion(source, operator, writer, settings.max_frames)
         report = (lambda done: progress(done, total)) if progress is not None else (lambda done: None)
-        try:
-            # First Ctrl-C: end the input here (as --max-frames would) and drain what is in flight.
-            with first_ctrl_c_sets(conversion.end_requested):
+        # First Ctrl-C / SIGTERM: end the input here (as --max-frames would) and drain what is in flight. The
+        # handler stays in place while the file is finished, so a second signal there is ours to handle.
+        with first_stop_sets(conversion.end_requested):
+            try:
                 conversion.run(report)
-        except KeyboardInterrupt:  # the second Ctrl-C
-            conversion.halt()
-        interrupted = conversion.end_requested.is_set()
-        truncated = interrupted or conversion.cut_short or getattr(source, "truncated", False)
-        summary = writer.finish(truncated=truncated)
-        writer = None
+            except KeyboardInterrupt:  # the second Ctrl-C: stop now, finish with what is encoded
+                conversion.halt()
+            interrupted = conversion.end_requested.is_set()
+            truncated = interrupted or conversion.cut_short or getattr(source, "truncated", False)
+            try:
+                summary = writer.finish(truncated=truncated)
+            except KeyboardInterrupt:  # a second (or third) signal while finishing
+                done = writer.finished
+                writer.abort(close_encoder=False)
+                writer = None
+                raise Stopped(f"stopped after {settings.output} was complete" if done else
+                              f"stopped while finishing {settings.output}; nothing written",
+                              conversion.end_requested.signum or 2) from None
+            writer = None
+    except KeyboardInterrupt:  # a signal outside the handled stretch (setting up, a third one in halt())
+        if writer is not None:
+            writer.abort(close_encoder=False)
+        if conversion is not None:
+            conversion.stop.set()
+        signum = conversion.end_requested.signum if conversion is not None else None
+        raise Stopped(f"stopped; nothing written to {settings.output}", signum or 2) from None
     except BaseException:
         if conversion is not None:
             conversion.stop.set()
         if writer is not None:
             writer.abort()
         raise
-    return ConversionResult(summary, interrupted, conversion.times.medians())
+    return ConversionResult(summary, interrupted, conversion.times.medians(), conversion.end_requested.signum)

@@ -18,7 +18,7 @@ import numpy as np
 
 from livehdr.base.errors import UserError, one_line
 from livehdr.base.files import check_writable
-from livehdr.base.log import say, warn
+from livehdr.base.log import note, say, warn
 from livehdr.color import ReferenceLevels
 from livehdr.pipeline.live import LivePipeline
 from livehdr.window import renderer as gl_renderer
@@ -92,6 +92,7 @@ class LiveWindow:
         self.presented = 0
         self.latencies = deque(maxlen=1024)
         self.present_times = deque(maxlen=120)
+        self.started_at = time.perf_counter()
         self.timing = {name: deque(maxlen=120) for name in ("upload", "hud", "draw", "wait")}
         self.all_latencies: list[float] = []
         self._overlay_key = None
@@ -156,8 +157,7 @@ class LiveWindow:
     def hud_lines(self) -> list[str]:
         s = self.state
         now = time.perf_counter()
-        t = list(self.present_times)
-        fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+        fps = presented_fps(self.present_times, now, self.started_at)
         bits = self.presenter.bits.get("red", 8)
         lines = [
             f"MODEL {self.operator.name}  PEAK {s.peak:g}  PAPER WHITE {s.paper_white:g} CD/M2",
@@ -285,9 +285,31 @@ class LiveWindow:
 # --------------------------------------------------------------------------------------------------------
 # Entry point (the CLI calls this when there is no --output, or with --window)
 # --------------------------------------------------------------------------------------------------------
+def choose_mode(settings: WindowSettings, bits: int) -> tuple[str, str]:
+    """(mode, why). PQ only when asked: a 10-bit framebuffer says nothing about HDR, and PQ code values on an
+    SDR desktop look washed out. Nothing here can tell that a display is in HDR mode (X11 has no signal)."""
+    if settings.mode == "pq":
+        why = "--mode pq" + ("" if bits >= 10 else f"; the window has only {bits} bits, expect banding")
+        return "pq", why
+    if settings.mode == "sdr":
+        return "sdr", "--mode sdr"
+    return "sdr", "the default: it cannot be told whether this display is in HDR mode; --mode pq for an HDR10 display"
+
+
+def presented_fps(times, now: float, started_at: float) -> float:
+    """Frames per second over the recent presents, counted up to ``now``. Measured from the start until the
+    window of times is full, so a slow stream (0.2 fps) shows its rate from the first frame on, not 0.0."""
+    if not times:
+        return 0.0
+    full = times.maxlen is not None and len(times) == times.maxlen
+    since = times[0] if full else started_at
+    span = max(now, times[-1]) - since
+    return (len(times) - 1 if full else len(times)) / span if span > 0 else 0.0
+
+
 def initial_state(settings: WindowSettings, bits: int) -> ViewState:
     view = settings.view or ("split" if settings.compare else "hdr")
-    mode = settings.mode or ("pq" if bits >= 10 else "sdr")
+    mode, _ = choose_mode(settings, bits)
     return ViewState(view=view, layout=settings.layout, mode=mode, paper_white=settings.levels.paper_white,
                      peak=settings.levels.peak, input_gamma=settings.input_gamma)
 
@@ -321,6 +343,8 @@ def run_window(settings: WindowSettings, source, operator, models: ModelSwitcher
                 warn("this window can appear in its own screen capture on this system; put it on another "
                      "monitor or capture a region (screen:x,y,w,h)")
         state = initial_state(settings, presenter.bits.get("red", 8))
+        note(f"window output: {'PQ (HDR10)' if state.mode == 'pq' else 'SDR preview'} "
+             f"({choose_mode(settings, presenter.bits.get('red', 8))[1]})")
         pipeline = LivePipeline(source, operator)
         live = LiveWindow(presenter, pipeline, source, operator, state, models, settings.title)
         pipeline.start()

@@ -16,8 +16,8 @@ def build_overlay(win_w: int, win_h: int, rect, state: ViewState, controls: Cont
     scale = 2 if win_w >= 800 else 1
     x, y, w, h = rect
     top = win_h - (y + h)  # picture top, measured from the window top
-    if controls.show_hud:
-        ov.panel(x + 8, top + 8, hud_lines, scale=scale)
+    if controls.show_hud:  # small (1x font, ~50 px tall) so it hides little of the picture; 'h' hides it
+        ov.panel(x + 8, top + 8, hud_lines, scale=1, pad=4)
     label_y = top + h - 8 - 14 * scale
     if state.view == "split":
         left, right = compare_labels if not state.swap else compare_labels[::-1]
