@@ -7,6 +7,11 @@
 - The second term is L1 on log2 light, weighted towards highlights: w = 1 + 4 s, where s ramps from 0 to 1
   as the brightest input channel goes from code 0.8 to 1.0 (the tone curves' shoulder and the clipped
   pixels). It gives clipped regions, which are few pixels but the whole point of ITM, their own gradient.
+- The third term (issue #10, "no scene made worse") penalises only *over*-expansion where the input was not
+  clipped: lambda_o * mean( (1 - c) * relu(log2(o + eps) - log2(t + eps)) ), c = 1 on pixels with a channel
+  at the top code value. A glowing sky or lit fog below the clip point is not a light source, and a dark
+  exposure through a plain clip must not be brightened; being too dark there is already paid for by the
+  other terms, being too bright is paid twice.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from livehdr.metrics import pu21_encode
 PU21_SCALE = 256.0  # PU21(100 cd/m2) ~ 256
 LOG_EPS = 1e-3  # relative units: 0.2 cd/m2, below it log errors are not worth chasing
 HIGHLIGHT_WEIGHT = 4.0
+CLIP_CODE = 254.5 / 255  # the evaluation's clipped_mask threshold
 
 
 def highlight_weight(code: torch.Tensor) -> torch.Tensor:
@@ -26,10 +32,12 @@ def highlight_weight(code: torch.Tensor) -> torch.Tensor:
 
 
 def itm_loss(pred: torch.Tensor, target: torch.Tensor, code: torch.Tensor, lambda_h: float = 0.5,
-             paper_white: float = color.PAPER_WHITE_BT2408) -> tuple[torch.Tensor, dict]:
+             paper_white: float = color.PAPER_WHITE_BT2408, lambda_o: float = 0.5) -> tuple[torch.Tensor, dict]:
     """pred/target: N x 3 x H x W relative linear light; code: the SDR input. Returns (loss, parts)."""
     pu = (pu21_encode(pred * paper_white) - pu21_encode(target * paper_white)).abs().mean() / PU21_SCALE
-    log_err = (torch.log2(pred + LOG_EPS) - torch.log2(target + LOG_EPS)).abs()
-    hl = (highlight_weight(code) * log_err).mean()
-    loss = pu + lambda_h * hl
-    return loss, {"pu21_l1": float(pu.detach()), "log2_hl": float(hl.detach())}
+    signed = torch.log2(pred + LOG_EPS) - torch.log2(target + LOG_EPS)
+    hl = (highlight_weight(code) * signed.abs()).mean()
+    clipped = (code.amax(dim=1, keepdim=True) >= CLIP_CODE).to(pred.dtype)
+    over = ((1.0 - clipped) * torch.relu(signed)).mean()
+    loss = pu + lambda_h * hl + lambda_o * over
+    return loss, {"pu21_l1": float(pu.detach()), "log2_hl": float(hl.detach()), "over": float(over.detach())}
