@@ -270,7 +270,8 @@ def _card(cfg, model, n_params, train_images, val_images, synth_note, counters, 
             "epochs": counters["epoch"], "steps": counters["step"], "batch": cfg.batch, "crop": cfg.crop,
             "optimizer": "Adam", "lr": cfg.lr, "schedule": f"warm-up {cfg.warmup} steps, cosine to 1 %",
             "loss": "L1 in PU21 (nits, /256) + 0.5 x highlight-weighted L1 on log2 light "
-                    "+ 0.5 x over-expansion (relu of log2 excess) on unclipped pixels",
+                    "+ 0.5 x over-expansion (relu of log2 excess) on unclipped pixels "
+                    "+ 0.1 x per-image PU21-PSNR loss in dB (10 log10(1 + MSE / 0.1))",
             "epoch_selection": "validation scenes: mean PU21 gain over naive, penalised below -0.5 dB per scene "
                                "and -1 dB per exposure x curve",
             "best_epoch": counters.get("best_epoch"),
