@@ -1,12 +1,15 @@
-"""python -m livehdr.evaluate --data DIR --model NAME [--cases N]: score operators on held-out real HDR.
+"""python -m livehdr.evaluate --data DIR --model NAME: score operators on the held-out real HDR scenes.
 
-Each case is a view of an HDR image turned into 8-bit SDR by one of the synthesis recipes (sRGB clip,
-gamma 2.2, Reinhard, ACES, Hable at -1/0/+1 stops around the key). Every operator expands the same SDR and
+The scenes are the ``held_out`` list of models/splits.json found under ``--data`` (``--split``). By default
+every scene gives ``--views`` views, and every view is turned into 8-bit SDR by every synthesis recipe (sRGB
+clip, gamma 2.2, Reinhard, ACES, Hable) at every exposure (-1/0/+1 stops around the key), so each scene,
+each recipe, each exposure and each exposure x curve of a scene is reported on its own (``--cases N`` gives
+the older N cases cycling through recipes and exposures instead). Every operator expands the same SDR and
 is compared with the HDR target on absolute light (paper white 203 cd/m2, peak 1000):
 - PU21-PSNR (banding_glare, livehdr.metrics);
 - mean |log10| luminance error where the SDR input was clipped ("highlight") and on mid-tones;
 - ColorVideoVDP (JOD) when the optional ``pycvvdp`` package is installed.
-``naive`` and ``bt2446a`` are always reported beside the requested model.
+``naive``, ``bt2446a`` and ``bt2446c`` are always reported beside the requested model.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import numpy as np
 
 from livehdr.base.errors import UserError
 
-BASELINES = ("naive", "bt2446a")
+BASELINES = ("naive", "bt2446a", "bt2446c")
 METRICS = ("pu21_psnr", "highlight_log10_error", "midtone_log10_error")
 
 
@@ -48,15 +51,41 @@ def evaluate(operators: dict, cases: list, paper_white: float = 203.0, use_cvvdp
             m = frame_metrics(pred, c["target"], c["sdr"], paper_white)
             if cvvdp is not None:
                 m["cvvdp_jod"] = _cvvdp_score(cvvdp, pred * paper_white, c["target"] * paper_white)
-            rows.append({"case": c["name"], "recipe": c["recipe"], **m})
-        keys = [k for k in rows[0] if k not in ("case", "recipe")]
+            rows.append({"case": c["name"], "image": c.get("image", c["name"]), "recipe": c["recipe"],
+                         "stops": c.get("stops", math.nan), **m})
+        keys = [k for k in rows[0] if k not in ("case", "image", "recipe", "stops")]
         mean = {k: nanmean([r[k] for r in rows]) for k in keys}
-        per_recipe = {}
-        for recipe in sorted({r["recipe"] for r in rows}):
-            sel = [r for r in rows if r["recipe"] == recipe]
-            per_recipe[recipe] = {k: nanmean([r[k] for r in sel]) for k in METRICS}
-        results[name] = {"mean": mean, "per_recipe": per_recipe, "cases": rows}
+
+        def group(key):
+            out = {}
+            for g in sorted({key(r) for r in rows}):
+                sel = [r for r in rows if key(r) == g]
+                out[g] = {k: nanmean([r[k] for r in sel]) for k in METRICS}
+            return out
+
+        results[name] = {"mean": mean, "per_recipe": group(lambda r: r["recipe"]),
+                         "per_scene": group(lambda r: r["image"]),
+                         "per_exposure": group(lambda r: f"{r['stops']:+g}"),
+                         "per_scene_curve": group(lambda r: f"{r['image']}/{r['recipe']}/{r['stops']:+g}"),
+                         "cases": rows}
     return results
+
+
+def goals(results: dict, model: str) -> dict:
+    """The issue #10 numbers for ``model`` against naive on these cases: mean PU21 gain, worst scene gain
+    (scene mean over its cases) and worst exposure x curve of a scene (mean over its views)."""
+    m, n = results[model], results["naive"]
+    scene = {k: m["per_scene"][k]["pu21_psnr"] - n["per_scene"][k]["pu21_psnr"] for k in m["per_scene"]}
+    combo = {k: m["per_scene_curve"][k]["pu21_psnr"] - n["per_scene_curve"][k]["pu21_psnr"]
+             for k in m["per_scene_curve"]}
+    worst_scene = min(scene, key=scene.get)
+    worst_combo = min(combo, key=combo.get)
+    return {
+        "mean_pu21_gain_db": m["mean"]["pu21_psnr"] - n["mean"]["pu21_psnr"],
+        "highlight_log10_error": m["mean"]["highlight_log10_error"],
+        "worst_scene": worst_scene, "worst_scene_gain_db": scene[worst_scene],
+        "worst_scene_curve": worst_combo, "worst_scene_curve_gain_db": combo[worst_combo],
+    }
 
 
 def _cvvdp_score(metric, test_nits, ref_nits) -> float:
@@ -83,20 +112,45 @@ def format_table(results: dict) -> str:
     lines = [head, "-" * len(head)]
     for name, r in results.items():
         lines.append(f"{name:<12}" + "".join(f"{r['mean'].get(c, math.nan):>24.4f}" for c in cols))
-    recipes = sorted(next(iter(results.values()))["per_recipe"])
+    first = next(iter(results.values()))
+    recipes = sorted(first["per_recipe"])
     lines += ["", "PU21-PSNR (dB) per SDR recipe", f"{'operator':<12}" + "".join(f"{x:>10}" for x in recipes)]
     for name, r in results.items():
         lines.append(f"{name:<12}" + "".join(f"{r['per_recipe'][x]['pu21_psnr']:>10.2f}" for x in recipes))
+    exposures = sorted(first.get("per_exposure", {}), key=float)
+    if exposures:
+        lines += ["", "PU21-PSNR (dB) per exposure (stops around the key)",
+                  f"{'operator':<12}" + "".join(f"{x:>10}" for x in exposures)]
+        for name, r in results.items():
+            lines.append(f"{name:<12}" + "".join(f"{r['per_exposure'][x]['pu21_psnr']:>10.2f}" for x in exposures))
+    scenes = list(first.get("per_scene", {}))
+    if scenes:
+        names = list(results)
+        lines += ["", "Per scene: PU21-PSNR (dB) / highlight log10 error",
+                  f"{'scene':<26}" + "".join(f"{n:>18}" for n in names)]
+        for sc in scenes:
+            cells = []
+            for n in names:
+                v = results[n]["per_scene"][sc]
+                cells.append(f"{v['pu21_psnr']:>10.2f} / {v['highlight_log10_error']:<5.3f}")
+            lines.append(f"{sc:<26}" + "".join(f"{c:>18}" for c in cells))
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m livehdr.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="held-out HDR images (folders or files)")
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="HDR images (folders or files)")
+    p.add_argument("--split", choices=("auto", "held_out", "validation", "all"), default="auto",
+                   help="which scenes of --data to score (models/splits.json, or --splits): auto = the held-out "
+                   "scenes when --data has any, else all")
+    p.add_argument("--splits", default=None, metavar="FILE.json", help="split file (default models/splits.json)")
     p.add_argument("--model", nargs="+", default=["mqnet"], metavar="NAME",
                    help="operator(s) to score (naive and bt2446a are always added)")
     p.add_argument("--weights", default=None, metavar="FILE.safetensors", help="weights for a learned model")
-    p.add_argument("--cases", type=int, default=30, help="number of SDR cases (default 30)")
+    p.add_argument("--views", type=int, default=2,
+                   help="views per scene, each at every recipe and exposure (default 2)")
+    p.add_argument("--cases", type=int, default=None,
+                   help="instead of the full grid: N cases cycling through scenes, recipes and exposures")
     p.add_argument("--size", default="320x240", metavar="WxH", help="case size (default 320x240)")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
@@ -124,13 +178,27 @@ def run(args) -> dict:
 
     from livehdr.models.weights import card_path, read_card, shipped_path, write_card
     from livehdr.operators import OperatorConfig, create_operator
-    from livehdr.train.data import load_images
-    from livehdr.train.synthesis import make_eval_cases
+    from livehdr.train.data import find_hdr_files, image_name, load_images, read_splits
+    from livehdr.train.synthesis import make_eval_cases, make_grid_cases
 
-    if args.cases < 1:
+    if args.cases is not None and args.cases < 1:
         raise UserError("--cases must be at least 1")
+    if args.views < 1:
+        raise UserError("--views must be at least 1")
     width, height = _parse_size(args.size)
-    images = load_images(args.data, min_size=16)
+    splits = read_splits(args.splits)
+    available = {image_name(p) for p in find_hdr_files(args.data)}
+    split = args.split
+    if split == "auto":
+        split = "held_out" if available & set(splits.held_out) else "all"
+    if split == "all":
+        only = None
+    else:
+        only = set(getattr(splits, split)) & available
+        if not only:
+            raise UserError(f"--split {split}: none of {', '.join(getattr(splits, split)) or 'no scenes'} "
+                            f"is under {', '.join(args.data)}")
+    images = load_images(args.data, min_size=16, only=only)
     config = OperatorConfig(device=args.device, weights=args.weights, precision=args.precision)
     names = list(BASELINES) + [m for m in args.model if m not in BASELINES]
     operators = {n: create_operator(n, config) for n in names}
@@ -140,13 +208,18 @@ def run(args) -> dict:
         seen = sorted({im.name for im in images} & set((card or {}).get("data", {}).get("train", [])))
         if seen:
             notes.append(f"warning: {n} was trained on {', '.join(seen)}; these scores are not held-out")
-    cases = make_eval_cases(images, args.cases, width, height, seed=args.seed)
+    if args.cases is None:
+        cases = make_grid_cases(images, args.views, width, height, seed=args.seed)
+    else:
+        cases = make_eval_cases(images, args.cases, width, height, seed=args.seed)
     results = evaluate(operators, cases, use_cvvdp=not args.no_cvvdp)
     learned = [n for n in names if hasattr(operators[n], "weights_path")]
     summary = {
-        "data": [im.name for im in images], "cases": args.cases, "size": f"{width}x{height}",
+        "data": [im.name for im in images], "split": split, "cases": len(cases),
+        "views": args.views if args.cases is None else None, "size": f"{width}x{height}",
         "seed": args.seed, "paper_white": 203.0, "peak": 1000.0, "notes": notes,
         "beats_naive": {n: beats_naive(results, n) for n in names if n != "naive"},
+        "goals": {n: goals(results, n) for n in names if n != "naive"},
         "results": results,
     }
     if args.write_card:
@@ -157,10 +230,17 @@ def run(args) -> dict:
             card = read_card(path) or {}
             metrics = card.setdefault("metrics", {})
             metrics["heldout"] = {
-                "data": summary["data"], "cases": args.cases, "size": summary["size"], "seed": args.seed,
+                "data": summary["data"], "split": split, "cases": len(cases), "views": summary["views"],
+                "size": summary["size"], "seed": args.seed,
+                "command": "python -m livehdr.evaluate " + " ".join(getattr(args, "argv", []) or []),
                 "mean": {k: results[k]["mean"] for k in names},
+                "goals": summary["goals"][n],
+                "per_scene": {k: {sc: {"pu21_psnr": v["pu21_psnr"], "highlight_log10_error": v["highlight_log10_error"]}
+                                  for sc, v in results[k]["per_scene"].items()} for k in names},
                 "per_recipe_pu21_psnr": {k: {r: v["pu21_psnr"] for r, v in results[k]["per_recipe"].items()}
                                          for k in names},
+                "per_exposure_pu21_psnr": {k: {r: v["pu21_psnr"] for r, v in results[k]["per_exposure"].items()}
+                                           for k in names},
             }
             metrics["beats_naive"] = summary["beats_naive"][n] and not notes
             write_card(path, card)
@@ -169,6 +249,7 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         summary = run(args)
         if args.json:
@@ -182,8 +263,13 @@ def main(argv=None) -> int:
         return e.exit_code
     for note in summary["notes"]:
         print(note, file=sys.stderr)
-    print(f"{summary['cases']} cases of {summary['size']} from {', '.join(summary['data'])}")
+    print(f"{summary['cases']} cases of {summary['size']} from {', '.join(summary['data'])} "
+          f"(split: {summary['split']})")
     print(format_table(summary["results"]))
+    for n, g in summary["goals"].items():
+        print(f"{n}: mean {g['mean_pu21_gain_db']:+.2f} dB vs naive; worst scene {g['worst_scene']} "
+              f"{g['worst_scene_gain_db']:+.2f} dB; worst exposure x curve {g['worst_scene_curve']} "
+              f"{g['worst_scene_curve_gain_db']:+.2f} dB; highlight log10 error {g['highlight_log10_error']:.3f}")
     for n, ok in summary["beats_naive"].items():
         print(f"{n}: {'beats' if ok else 'does not beat'} naive (>= 1 dB PU21-PSNR and lower highlight error)")
     return 0

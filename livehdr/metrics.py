@@ -81,3 +81,38 @@ def frame_metrics(pred_rel: np.ndarray, target_rel: np.ndarray, sdr_code: np.nda
         "midtone_log10_error": log10_luminance_error(pred_rel, target_rel, midtone_mask(sdr_code), paper_white),
         "clipped_fraction": float(np.mean(clipped_mask(sdr_code))),
     }
+
+
+# --------------------------------------------------------------------------------------------------------
+# Neutrality and temporal stability (issue #10)
+# --------------------------------------------------------------------------------------------------------
+# IEC 61966-2-1 (sRGB) / ITU-R BT.709 primaries with D65 white: linear RGB -> CIE XYZ.
+MATRIX_BT709_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805],
+                                [0.2126, 0.7152, 0.0722],
+                                [0.0193, 0.1192, 0.9505]])
+
+
+def uv_prime(rgb_bt709) -> np.ndarray:
+    """CIE 1976 UCS chromaticity (u', v') of linear BT.709 RGB (..., 3): u' = 4X / (X + 15Y + 3Z),
+    v' = 9Y / (X + 15Y + 3Z)."""
+    xyz = np.asarray(rgb_bt709, np.float64) @ MATRIX_BT709_TO_XYZ.T
+    d = xyz[..., 0] + 15 * xyz[..., 1] + 3 * xyz[..., 2]
+    return np.stack([4 * xyz[..., 0] / d, 9 * xyz[..., 1] / d], axis=-1)
+
+
+D65_UV_PRIME = uv_prime(np.ones(3))  # BT.709 white is D65: (0.1978, 0.4683)
+
+
+def delta_uv_from_D65(rgb_bt709) -> float:
+    """Euclidean distance in (u', v') between the mean of a patch of linear BT.709 light and D65."""
+    mean = np.asarray(rgb_bt709, np.float64).reshape(-1, 3).mean(axis=0)
+    return float(np.hypot(*(uv_prime(mean) - D65_UV_PRIME)))
+
+
+def frame_mean_pumping(frames) -> float:
+    """Mean absolute frame-to-frame change of the mean luminance, relative to the overall mean luminance
+    (a sequence of H x W x 3 relative linear frames of a static scene; 0 = perfectly steady)."""
+    means = np.array([float(np.mean(color.luminance_BT709(np.asarray(f, np.float64)))) for f in frames])
+    if len(means) < 2:
+        raise ValueError("pumping needs at least two frames")
+    return float(np.mean(np.abs(np.diff(means))) / max(float(np.mean(means)), 1e-12))

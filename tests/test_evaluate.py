@@ -43,10 +43,10 @@ def test_evaluate_reports_baselines_and_model_on_the_same_cases(setup, tmp_path,
                         "--size", "48x32", "--json", str(out), "--write-card", "--no-cvvdp"])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "naive" in text and "bt2446a" in text and "mqnet" in text and "PU21-PSNR" in text
+    assert "naive" in text and "bt2446a" in text and "bt2446c" in text and "mqnet" in text and "PU21-PSNR" in text
     summary = json.loads(out.read_text())
     res = summary["results"]
-    assert set(res) == {"naive", "bt2446a", "mqnet"}
+    assert set(res) == {"naive", "bt2446a", "bt2446c", "mqnet"}
     assert all(len(r["cases"]) == 5 for r in res.values())
     # the identity network is exactly naive: same scores, so it must not "beat" naive
     assert res["mqnet"]["mean"]["pu21_psnr"] == pytest.approx(res["naive"]["mean"]["pu21_psnr"], abs=1e-3)
@@ -56,7 +56,54 @@ def test_evaluate_reports_baselines_and_model_on_the_same_cases(setup, tmp_path,
     card = W.read_card(str(tmp_path / "ident.json"))
     assert card["metrics"]["beats_naive"] is False
     assert card["metrics"]["heldout"]["cases"] == 5
-    assert set(card["metrics"]["heldout"]["mean"]) == {"naive", "bt2446a", "mqnet"}
+    assert set(card["metrics"]["heldout"]["mean"]) == {"naive", "bt2446a", "bt2446c", "mqnet"}
+    assert card["metrics"]["heldout"]["goals"]["mean_pu21_gain_db"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_evaluate_grid_reports_every_scene_recipe_and_exposure(setup, tmp_path, capsys):
+    """The default grid: every scene x view x recipe x exposure, with per-scene and per-exposure tables and
+    the goal numbers (worst scene, worst exposure x curve) computed from them."""
+    data, weights = setup
+    out = tmp_path / "g.json"
+    rc = evaluate.main(["--data", str(data), "--model", "mqnet", "--weights", weights, "--views", "1",
+                        "--size", "48x32", "--json", str(out), "--no-cvvdp"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "Per scene" in text and "per exposure" in text and "worst scene" in text
+    summary = json.loads(out.read_text())
+    assert summary["cases"] == 2 * 5 * 3 and summary["split"] == "all"  # no held-out scene in this folder
+    bt = summary["results"]["bt2446a"]
+    assert set(bt["per_scene"]) == {"one", "two"} and set(bt["per_exposure"]) == {"-1", "+0", "+1"}
+    assert len(bt["per_scene_curve"]) == 2 * 5 * 3
+    naive = summary["results"]["naive"]
+    g = summary["goals"]["bt2446a"]
+    gains = {k: bt["per_scene"][k]["pu21_psnr"] - naive["per_scene"][k]["pu21_psnr"] for k in ("one", "two")}
+    assert g["worst_scene_gain_db"] == pytest.approx(min(gains.values()))
+    combos = [bt["per_scene_curve"][k]["pu21_psnr"] - naive["per_scene_curve"][k]["pu21_psnr"]
+              for k in bt["per_scene_curve"]]
+    assert g["worst_scene_curve_gain_db"] == pytest.approx(min(combos)) and min(combos) <= g["worst_scene_gain_db"]
+    # the identity network is naive on every scene
+    assert summary["goals"]["mqnet"]["worst_scene_gain_db"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_evaluate_scores_only_the_held_out_split(setup, tmp_path, capsys):
+    data, weights = setup
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"held_out": ["two"], "validation": ["one"]}))
+    out = tmp_path / "h.json"
+    common = ["--data", str(data), "--model", "mqnet", "--weights", weights, "--views", "1", "--size", "48x32",
+              "--no-cvvdp", "--splits", str(split)]
+    assert evaluate.main(common + ["--json", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["data"] == ["two"] and summary["split"] == "held_out"
+    assert set(summary["results"]["naive"]["per_scene"]) == {"two"}
+    assert evaluate.main(common + ["--split", "validation", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["data"] == ["one"]
+    split.write_text(json.dumps({"held_out": ["elsewhere"], "validation": []}))
+    capsys.readouterr()
+    assert evaluate.main(common + ["--split", "held_out"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "none of elsewhere" in err
 
 
 def test_evaluate_metrics_match_a_direct_computation(setup):

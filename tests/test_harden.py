@@ -20,7 +20,6 @@ from PIL import Image
 from _damage import clip_with_opus, cut_at, jpeg_header, png_header, zero_packet_payload
 from _media import make_clip, read_video
 from livehdr import cli
-from livehdr.base import files
 from livehdr.base.errors import Stopped, UserError
 from livehdr.color import ReferenceLevels
 from livehdr.io import hdr10
@@ -162,7 +161,7 @@ def test_stale_temporaries_and_lock_of_a_killed_run_are_cleaned(tmp_path, capsys
     (tmp_path / ".out.k3j9x_2a.video.mkv").write_bytes(b"x" * 100)
     (tmp_path / ".out.a8Bc0dE1.partial.mkv").write_bytes(b"x" * 100)
     (tmp_path / ".other.a8Bc0dE1.partial.mkv").write_bytes(b"keep: another output's")
-    code, err = _cli(["-i", tmp_path / "in.mkv", "-o", tmp_path / "out.mkv", *FAST], capsys)
+    code, err = _cli(["-i", src, "-o", tmp_path / "out.mkv", *FAST], capsys)
     assert code == 0, err
     assert "removed 2 temporary file(s)" in err
     assert _leftovers(tmp_path) == [".other.a8Bc0dE1.partial.mkv", "in.mkv", "out.mkv"]

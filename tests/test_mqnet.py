@@ -11,7 +11,7 @@ from livehdr.base.errors import UserError
 from livehdr.models import create_model, list_models
 from livehdr.operators.learned import default_learned_model as default_operator_name
 from livehdr.models import weights as W
-from livehdr.models.mqnet import ATTENTIONS, MQNet, make_divisible, parameter_count
+from livehdr.models.mqnet import ATTENTIONS, ChannelAttention, MQNet, make_divisible, parameter_count
 from livehdr.operators import OperatorConfig, create_operator
 
 HEADROOM = 1000 / 203
@@ -52,6 +52,58 @@ def test_untrained_head_is_the_naive_operator():
     x = torch.rand(1, 3, 40, 48)
     with torch.inference_mode():
         torch.testing.assert_close(m(x), color.eotf_sRGB(x), rtol=0, atol=1e-7)
+
+
+def test_grey_in_grey_out_at_any_weights():
+    """Issue #10: the luminance gain is shared by R, G and B and the chroma term scales the input's own
+    chroma, so R = G = B pixels come out with R = G = B exactly, whatever the network predicts."""
+    m = tiny(seed=7)
+    with torch.no_grad():
+        m.head[-1].weight.normal_(0, 3.0)  # a wild head: large gains and chroma terms everywhere
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(1, 3, 48, 64, generator=g)
+    levels = torch.rand(1, 1, 48, 32, generator=g)
+    x[:, :, :, :32] = levels  # left half: greys of every level, right half: colours
+    x[:, :, 0:8, 0:8] = 1.0  # sRGB white
+    with torch.inference_mode():
+        y = m(x)
+    grey = y[:, :, :, :32]
+    assert torch.equal(grey[:, 0], grey[:, 1]) and torch.equal(grey[:, 1], grey[:, 2])
+    # ... while the network really does change light and colour elsewhere
+    lin = color.eotf_sRGB(x)
+    assert float((y[..., 32:] - lin[..., 32:]).abs().max()) > 0.1
+    sat = lambda t: (t.amax(1) - t.amin(1)) / (t.amax(1) + 1e-6)
+    assert float((sat(y[..., 32:]) - sat(lin[..., 32:])).abs().max()) > 0.02
+
+
+def test_chroma_term_is_bounded():
+    m = MQNet(width=0.1, head_channels=8).eval()
+    x = torch.tensor([0.8, 0.55, 0.45]).view(1, 3, 1, 1).expand(1, 3, 32, 32).contiguous()
+    lin = color.eotf_sRGB(x)
+    Y = (lin * torch.tensor(color.WEIGHTS_BT709).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    for bias, factor in ((10.0, 1.5), (-10.0, 0.5)):  # tanh -> +-1: chroma scaled by 1 +- max_chroma
+        with torch.no_grad():
+            m.head[-1].bias.copy_(torch.tensor([0.0, bias]))
+        with torch.inference_mode():
+            y = m(x)
+        torch.testing.assert_close(y, Y + factor * (lin - Y), rtol=1e-5, atol=1e-6)
+
+
+def test_default_network_has_no_per_frame_renormalisation():
+    """No InstanceNorm in the head and no global-average channel attention by default: nothing rescales a
+    frame by its own statistics, which is what made the first release pump on static noisy scenes."""
+    m = MQNet()
+    assert m.config["attention"] == "csa" and m.config["head_norm"] == "none"
+    assert not any(isinstance(mod, (torch.nn.InstanceNorm2d, ChannelAttention)) for mod in m.modules())
+    # behaviour, not only structure: brightening one corner of a large frame leaves the far corner alone
+    m = tiny("csa", seed=2)
+    x = torch.rand(1, 3, 256, 1024, generator=torch.Generator().manual_seed(0)) * 0.5
+    x2 = x.clone()
+    x2[..., :64, :64] = 1.0
+    with torch.inference_mode():
+        a, b = m(x), m(x2)
+    assert torch.equal(a[..., -32:, -64:], b[..., -32:, -64:])
+    assert not torch.equal(a[..., :64, :64], b[..., :64, :64])
 
 
 def test_output_reaches_the_headroom_fixing_the_published_range():
@@ -115,6 +167,32 @@ def test_safetensors_round_trip_gives_identical_outputs(tmp_path):
     assert not any(name.endswith(".partial.safetensors") for name in os.listdir(tmp_path))
 
 
+def test_first_release_config_still_loads(tmp_path):
+    """Weights whose config predates the luminance-gain head (no 'output' key) rebuild that layout."""
+    legacy = MQNet(width=0.1, attention="ca", head_channels=8, output="rgb", head_norm="instance")
+    with torch.no_grad():
+        legacy.head[-1].weight.normal_(0, 0.5)
+    legacy.eval()
+    path = str(tmp_path / "old.safetensors")
+    W.save_model(path, legacy, "mqnet")
+    from safetensors.torch import load_file, save_file
+
+    meta = W.read_metadata(path)
+    old = {k: legacy.config[k] for k in ("width", "attention", "head_channels", "max_log2_gain", "max_relative")}
+    meta["config"] = json.dumps(old)
+    save_file(load_file(path), path, metadata=meta)
+    loaded = W.load_model(path)
+    assert loaded.config["output"] == "rgb" and loaded.config["head_norm"] == "instance"
+    x = torch.rand(1, 3, 40, 40)
+    with torch.inference_mode():
+        assert torch.equal(loaded(x), legacy(x))
+    meta["config"] = json.dumps({**legacy.config, "output": "hsv"})  # a config this code does not know
+    save_file(load_file(path), path, metadata=meta)
+    with pytest.raises(UserError, match="output is 'hsv', not one of") as e:
+        W.load_model(path)
+    assert "\n" not in str(e.value)
+
+
 def test_bad_weights_are_one_line_user_errors(tmp_path):
     with pytest.raises(UserError, match="not found"):
         W.load_model(str(tmp_path / "missing.safetensors"))
@@ -163,7 +241,11 @@ def test_checkpoint_round_trip_restores_optimizer(tmp_path):
 
 def _weights_file(tmp_path, perturb=True):
     path = str(tmp_path / "op.safetensors")
-    W.save_model(path, tiny(perturb=perturb), "mqnet")
+    m = tiny(perturb=perturb)
+    with torch.no_grad():  # gains of a trained model's size: load_model refuses random-looking ones
+        m.head[-1].weight.mul_(0.2)
+        m.head[-1].bias.mul_(0.2)
+    W.save_model(path, m, "mqnet")
     return path
 
 
@@ -245,3 +327,70 @@ def test_operator_precision_choices(tmp_path):
     lin = color.eotf_sRGB(img)
     err = np.abs(np.log2(a + 1e-3) - np.log2(b + 1e-3)).mean()
     assert a.shape == b.shape and err < 0.25 * np.abs(np.log2(b + 1e-3) - np.log2(lin + 1e-3)).mean()
+
+
+# --------------------------------------------------------------------------------------------------------
+# The shipped model (models/mqnet.safetensors): neutral whites and temporal stability (issue #10)
+# --------------------------------------------------------------------------------------------------------
+SHIPPED = W.shipped_path("mqnet")
+needs_shipped = pytest.mark.skipif(not os.path.isfile(SHIPPED), reason="shipped weights absent")
+
+
+def _scene_sdr(kind: str, width: int, height: int, seed: int = 0) -> np.ndarray:
+    """An 8-bit sRGB frame of a procedural scene through a plain clip at its key exposure."""
+    from livehdr import scenes
+    from livehdr.train.synthesis import SdrRecipe, key_exposure, synthesize_sdr
+
+    hdr = scenes.render_scene(scenes.random_scene_params(np.random.default_rng(seed), kind), width, height, 0.0)
+    hdr = np.clip(np.nan_to_num(np.asarray(hdr, np.float32)), 0, None)
+    code = synthesize_sdr(hdr, SdrRecipe("clip", key_exposure(hdr)))
+    return np.round(code * 255).astype(np.uint8)
+
+
+@needs_shipped
+def test_shipped_model_keeps_white_and_grey_neutral():
+    from livehdr.metrics import delta_uv_from_D65
+
+    op = create_operator("mqnet", OperatorConfig(device="cpu"))
+    frame = _scene_sdr("sunset", 192, 128)  # warm surroundings: the worst case for a colour cast
+    frame[40:72, 30:62] = 255  # sRGB white patch
+    frame[40:72, 100:132] = 128  # mid grey patch
+    out = op(frame.astype(np.float32) / 255)
+    white, grey = out[44:68, 34:58], out[44:68, 104:128]
+    assert float(white.mean()) > 1.0  # the white patch was expanded, not left alone
+    assert delta_uv_from_D65(white) <= 0.002
+    assert delta_uv_from_D65(grey) <= 0.002
+
+
+def _pumping(op, base: np.ndarray, frames: int, seed: int) -> float:
+    from livehdr.metrics import frame_mean_pumping
+
+    rng = np.random.default_rng(seed)
+    outs = []
+    for _ in range(frames):  # a static scene with +-1 code value sensor noise, new every frame
+        noisy = np.clip(base.astype(np.int16) + rng.integers(-1, 2, size=base.shape), 0, 255).astype(np.uint8)
+        outs.append(op(noisy.astype(np.float32) / 255))
+    return frame_mean_pumping(outs)
+
+
+def _pumping_ratio() -> float:
+    base = _scene_sdr("night", 256, 160, seed=3)
+    model = _pumping(create_operator("mqnet", OperatorConfig(device="cpu")), base, 6, seed=1)
+    naive = _pumping(create_operator("naive"), base, 6, seed=1)
+    assert naive > 0
+    return model / naive
+
+
+@needs_shipped
+def test_shipped_model_pumps_far_less_than_the_first_release():
+    """Frame-mean change per frame on a static procedural night scene with +-1 code noise, relative to
+    naive's: the first release (InstanceNorm head, CA attention) measured 17x here; the shipped model 5.5x
+    (docs/MODEL.md). A regression back towards per-frame renormalisation fails this."""
+    assert _pumping_ratio() <= 6.0
+
+
+@needs_shipped
+@pytest.mark.xfail(strict=True, reason="issue #10 goal not met yet: 5.5x naive on this scene (docs/MODEL.md); "
+                   "1.5x on the crf-0 video of st_peters_square_night")
+def test_shipped_model_pumping_goal_2x_naive():
+    assert _pumping_ratio() <= 2.0

@@ -13,7 +13,8 @@ from livehdr.color import tonecurves
 from livehdr.base.errors import UserError
 from livehdr.io.imagefiles import write_exr
 from livehdr.train import synthesis
-from livehdr.train.data import find_hdr_files, load_images, perspective_view, random_view, split_holdout
+from livehdr.train.data import (Splits, find_hdr_files, load_images, perspective_view, random_view, read_splits,
+                                split_holdout, training_images)
 from livehdr.train.losses import itm_loss
 from livehdr.train.loop import Sampler, lr_at
 
@@ -85,6 +86,81 @@ def test_holdout_never_reaches_training(hdr_folder):
         split_holdout(images, ["courtyard"])
     with pytest.raises(UserError, match="nothing is left"):
         split_holdout(images, ["alpha", "beta", "gamma"])
+
+
+def test_trainer_never_reads_held_out_scenes(tmp_path, monkeypatch):
+    """A data folder holding a scene that the shipped models/splits.json holds out: the trainer's loader
+    skips it before opening it, and it appears in neither the training nor the validation set."""
+    splits = read_splits(None)  # the shipped split file
+    assert "courtyard" in splits.held_out and len(splits.held_out) >= 6 and len(splits.validation) >= 3
+    d = tmp_path / "data"
+    (d / "deep").mkdir(parents=True)
+    held = splits.held_out[0]
+    write_exr(str(d / "deep" / f"{held}.exr"), toy_panorama(5), half=False)
+    write_exr(str(d / "courtyard.exr"), toy_panorama(6), half=False)
+    write_exr(str(d / "alpha.exr"), toy_panorama(1), half=False)
+    write_exr(str(d / "beta.exr"), toy_panorama(2), half=False)
+    from livehdr.train import data as D
+
+    opened = []
+    real = D.read_hdr_image
+    monkeypatch.setattr(D, "read_hdr_image", lambda path: opened.append(os.path.basename(path)) or real(path))
+    train, val = training_images([str(d)], splits, val_names=["beta"])
+    assert sorted(opened) == ["alpha.exr", "beta.exr"]  # the held-out files were never even read
+    assert [im.name for im in train] == ["alpha"] and [im.name for im in val] == ["beta"]
+    # a held-out scene cannot be smuggled in as validation either
+    with pytest.raises(UserError, match="held out"):
+        training_images([str(d)], splits, val_names=["courtyard"])
+    # a folder of nothing but held-out scenes trains on nothing, with one line
+    only_held = tmp_path / "only"
+    only_held.mkdir()
+    write_exr(str(only_held / "courtyard.exr"), toy_panorama(6), half=False)
+    with pytest.raises(UserError, match="every image"):
+        training_images([str(only_held)], splits)
+
+
+def test_split_file_validation_scenes_and_errors(tmp_path, hdr_folder):
+    path = tmp_path / "s.json"
+    path.write_text('{"held_out": {"gamma": "x"}, "validation": ["beta", "not_here"], "rule": "rest trains"}')
+    splits = read_splits(str(path))
+    assert splits == Splits(("gamma",), ("beta", "not_here"), str(path))
+    train, val = training_images([str(hdr_folder)], splits)  # validation from the file, absent names dropped
+    assert [im.name for im in train] == ["alpha"] and [im.name for im in val] == ["beta"]
+    path.write_text('{"held_out": ["beta"], "validation": ["beta"]}')
+    with pytest.raises(UserError, match="both held out and validation"):
+        read_splits(str(path))
+    path.write_text("{not json")
+    with pytest.raises(UserError, match="cannot read the split file"):
+        read_splits(str(path))
+
+
+def test_shipped_split_spans_the_kinds_of_scene():
+    import json
+
+    from livehdr.train.data import default_splits_path
+
+    with open(default_splits_path()) as f:
+        raw = json.load(f)
+    notes = " ".join(raw["held_out"].values())
+    for kind in ("day", "sunset", "night", "interior", "studio", "close-up"):
+        assert kind in notes, kind
+    assert any(n.startswith("oexr_") for n in raw["held_out"])
+    assert raw["rule"] == "everything else trains"
+
+
+def test_grid_cases_cover_every_recipe_and_exposure(hdr_folder):
+    images = load_images([str(hdr_folder)])
+    cases = synthesis.make_grid_cases(images, views=2, width=48, height=32, seed=3)
+    assert len(cases) == 3 * 2 * len(synthesis.EVAL_RECIPES) * len(synthesis.EVAL_STOPS)
+    combos = {(c["image"], c["view"], c["recipe"], c["stops"]) for c in cases}
+    assert len(combos) == len(cases)
+    again = synthesis.make_grid_cases(images[:1], views=2, width=48, height=32, seed=3)
+    np.testing.assert_array_equal(again[0]["sdr"], cases[0]["sdr"])  # a view depends on the name, not the order
+    # the clip cases of one view differ only by exposure: 2 stops apart is 4x the light below the clip
+    clip = {c["stops"]: c for c in cases if c["image"] == "alpha" and c["view"] == 0 and c["recipe"] == "clip"}
+    assert clip[1.0]["exposure"] == pytest.approx(4 * clip[-1.0]["exposure"], rel=1e-6)
+    np.testing.assert_allclose(clip[1.0]["target"], np.minimum(4 * clip[-1.0]["target"], synthesis.HEADROOM),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_perspective_view_looks_where_it_is_pointed():
@@ -174,11 +250,45 @@ def test_loss_is_zero_at_the_target_and_weights_highlights():
     assert float(hi) > float(lo) > 0
 
 
-def test_a_few_training_steps_lower_the_loss_on_a_fixed_batch(hdr_folder):
-    from livehdr.models.mqnet import MQNet
+def test_loss_punishes_over_expansion_of_unclipped_light_more():
+    t = torch.full((1, 3, 16, 16), 0.5)
+    code = torch.full_like(t, 0.7)  # nothing clipped
+    over, _ = itm_loss(t * 1.5, t, code)
+    under, _ = itm_loss(t / 1.5, t, code)
+    assert float(over) > float(under) > 0
+    # where the input was clipped, brightening is what ITM is for: no extra penalty
+    over_c, parts = itm_loss(t * 1.5, t, torch.ones_like(code))
+    assert parts["over"] == 0.0
 
+
+def test_loss_psnr_term_rewards_near_exact_cases():
+    """The per-image PU21-PSNR term: a 1 % error on an image that is otherwise exact costs more than the
+    same 1 % added to an image that is already far off (a mean of dB values)."""
+    t = torch.full((1, 3, 16, 16), 0.5)
+    code = torch.full_like(t, 0.7)
+    clean = t.clone()
+    clean[..., :8] *= 1.01  # 1 % too bright on the left half of an otherwise exact image
+    dirty0 = t.clone()
+    dirty0[..., 8:] *= 1.5  # an image already 50 % off on the right half ...
+    dirty1 = dirty0.clone()
+    dirty1[..., :8] *= 1.01  # ... gets the same 1 % on the left
+    cost_clean = itm_loss(clean, t, code)[1]["mse_db"]
+    cost_dirty = itm_loss(dirty1, t, code)[1]["mse_db"] - itm_loss(dirty0, t, code)[1]["mse_db"]
+    assert cost_clean > 20 * cost_dirty > 0
+
+
+def test_a_few_training_steps_lower_the_loss_on_a_fixed_batch():
+    """A scene with one thing to learn: a large window 40x brighter than the room, clipped in every recipe."""
+    from livehdr.models.mqnet import MQNet
+    from livehdr.train.data import HdrImage
+
+    rng = np.random.default_rng(0)
+    images = []
+    for k in range(3):
+        img = rng.uniform(0.02, 0.5, size=(96, 96, 1)).astype(np.float32) * np.array([0.9, 1.0, 0.8], np.float32)
+        img[20:50, 30:70] = 40.0
+        images.append(HdrImage(f"window{k}", "", img))
     torch.manual_seed(0)
-    images = load_images([str(hdr_folder)])
     sdr, target = Sampler(images, 64, np.random.default_rng(0)).batch(4)
     model = MQNet(width=0.1, head_channels=8).train()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -211,17 +321,20 @@ def _train_cli(*args):
 def test_train_cli_writes_weights_card_checkpoint_and_resumes(hdr_folder, tmp_path):
     out = str(tmp_path / "m")
     common = ["--data", str(hdr_folder), "--out", out, "--steps-per-epoch", "2", "--crop", "32", "--batch", "2",
-              "--width", "0.1", "--val", "beta", "--val-cases", "2", "--synthetic-fraction", "0", "--quiet"]
+              "--width", "0.1", "--val", "beta", "--val-cases", "1", "--synthetic-fraction", "0", "--quiet"]
     rc, err = _train_cli(*common, "--epochs", "1")
     assert rc == 0, err
     from livehdr.models.weights import load_model, read_card, read_metadata
 
     card = read_card(out + ".json")
-    assert card["data"]["held_out"] == ["beta"] and "beta" not in card["data"]["train"]
+    assert card["data"]["validation"] == ["beta"] and "beta" not in card["data"]["train"]
+    assert card["data"]["held_out"] == list(read_splits(None).held_out)
+    assert card["metrics"]["beats_naive"] is False  # only evaluate on the held-out split may claim that
     import datetime
 
     assert card["date"] == datetime.date.today().isoformat() and card["recipe"]["steps"] == 2
     assert set(card["metrics"]["validation"]["model"]) >= {"pu21_psnr", "highlight_log10_error"}
+    assert set(card["metrics"]["validation"]["delta_vs_naive"]["per_scene"]) == {"beta"}
     model = load_model(out + ".safetensors")
     assert model.config["width"] == 0.1
     rc, err = _train_cli(*common, "--epochs", "2", "--resume")

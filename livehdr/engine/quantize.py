@@ -13,7 +13,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from livehdr import color
-from livehdr.models.mqnet import ALIGN, MQNet
+from livehdr.models.mqnet import ALIGN, MQNet, apply_maps
 
 class _GainGraph(nn.Module):
     """The traceable part of MQNet (padded code values -> log2 gain map)."""
@@ -34,15 +34,15 @@ class MQNetInt8(nn.Module):
         self.gain = quantized_gain
         self.config = dict(config)
         self.max_relative = float(config["max_relative"])
+        self.output = config.get("output", "rgb")
 
     def forward(self, code, max_relative: float | None = None):
         n, c, h, w = code.shape
         ph, pw = (-h) % ALIGN, (-w) % ALIGN
         padded = F.pad(code, (0, pw, 0, ph), mode="replicate") if ph or pw else code
-        g = self.gain(padded.contiguous())[..., :h, :w]
-        linear = color.eotf_sRGB(code.clamp(0.0, 1.0))
+        maps = self.gain(padded.contiguous())[..., :h, :w].float()
         top = self.max_relative if max_relative is None else max_relative
-        return (linear * torch.exp2(g.float())).clamp(0.0, top)
+        return apply_maps(code, maps, self.output, top)
 
 
 def quantize_int8(model: MQNet, calibration) -> MQNetInt8:

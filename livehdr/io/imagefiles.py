@@ -81,7 +81,7 @@ def read_image_sdr(path: str) -> tuple[np.ndarray, list[str]]:
     Greyscale is expanded to RGB, palettes are resolved, and alpha is dropped (reported in the notes).
     16-bit files keep their precision.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     notes = []
     check_regular_file(path)

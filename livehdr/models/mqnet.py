@@ -5,14 +5,21 @@ Structure as published:
   down to 1/32, with a width multiplier (0.35 in the public code);
 - decoder: per level, nearest-neighbour x2 upsampling, concatenation with the encoder skip, an IRLB, an
   attention block ('ca' | 'sa' | 'csa' | 'none'), a second IRLB;
-- head: conv3x3 -> InstanceNorm -> ReLU -> conv1x1 -> InstanceNorm -> ReLU -> conv1x1, residual on the input.
+- head: conv3x3 -> ReLU -> conv1x1 -> ReLU -> conv1x1, residual on the input.
 
 The fix (docs/MODEL.md): the published output sigma(I + tanh(head)) only spans about 0.27-0.88, so it
 cannot express our contract (linear BT.709 relative to paper white, 0 .. peak / paper_white).  Here the
-head predicts a bounded per-channel log2 gain g = G tanh(head) applied to the sRGB-decoded input:
-    out = eotf_sRGB(I) * 2^g,  clamped to [0, headroom].
-g = 0 is the identity ("naive"), so the residual structure is kept; the gain is scale-free, so mid-tones stay
-put while clipped highlights and tone-mapped shoulders can be pushed up to the display's headroom.
+head predicts two maps, a bounded log2 *luminance* gain g = G tanh(h0) and a bounded chroma term
+s = S tanh(h1), applied to the sRGB-decoded input L (luminance Y = BT.709 weights . L):
+    out = 2^g * (Y + (1 + s) (L - Y)),  clamped to [0, headroom]          (output = "luma_chroma")
+- the gain is the same for R, G and B, and the chroma term scales the input's own chroma L - Y, so an
+  achromatic input (R = G = B) comes out achromatic by construction: grey in, grey out, at any weights;
+- g = s = 0 is the identity ("naive"), so an untrained head is exactly the naive operator;
+- the head has no normalisation and the default attention ('csa') has no global average: nothing in the
+  network renormalises per frame, so a static scene with sensor noise does not pump (docs/MODEL.md).
+The first release predicted a per-channel gain (out = L * 2^g, 3 maps) behind an InstanceNorm head and 'ca'
+attention; configs without an ``output`` key are that layout (output = "rgb", head_norm = "instance") and
+still load.
 """
 from __future__ import annotations
 
@@ -27,6 +34,9 @@ from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
 from livehdr.models.registry import register_model
 
 ATTENTIONS = ("ca", "sa", "csa", "none")
+OUTPUTS = ("luma_chroma", "rgb")
+HEAD_NORMS = ("none", "instance")
+LEGACY_KEYS = frozenset(("width", "attention", "head_channels", "max_log2_gain", "max_relative"))
 # MobileNetV2 Table 2: (expansion t, channels c, repeats n, stride s), after the 32-channel stem.
 MOBILENETV2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
                         (6, 160, 3, 2), (6, 320, 1, 1))
@@ -129,17 +139,27 @@ class MQNet(nn.Module):
     """See the module docstring. Input: sRGB code values N x 3 x H x W in [0, 1], any H and W.
     Output: linear BT.709 relative to paper white, in [0, max_relative]."""
 
-    def __init__(self, width: float = 0.35, attention: str = "ca", head_channels: int = 16,
-                 max_log2_gain: float = 3.0, max_relative: float = PEAK_DEFAULT / PAPER_WHITE_BT2408):
+    def __init__(self, width: float = 0.35, attention: str = "csa", head_channels: int = 16,
+                 max_log2_gain: float = 3.0, max_relative: float = PEAK_DEFAULT / PAPER_WHITE_BT2408,
+                 output: str = "luma_chroma", head_norm: str = "none", max_chroma: float = 0.5):
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"unknown attention {attention!r}; choose one of {', '.join(ATTENTIONS)}")
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
+        if head_norm not in HEAD_NORMS:
+            raise ValueError(f"unknown head_norm {head_norm!r}; choose one of {', '.join(HEAD_NORMS)}")
         if not (0.05 <= width <= 2.0):
             raise ValueError(f"width {width} is outside 0.05 .. 2")
+        if not (0.0 <= max_chroma < 1.0):
+            raise ValueError(f"max_chroma {max_chroma} is outside 0 .. 1")
         self.config = dict(width=float(width), attention=attention, head_channels=int(head_channels),
-                           max_log2_gain=float(max_log2_gain), max_relative=float(max_relative))
+                           max_log2_gain=float(max_log2_gain), max_relative=float(max_relative), output=output,
+                           head_norm=head_norm, max_chroma=float(max_chroma))
         self.max_log2_gain = float(max_log2_gain)
         self.max_relative = float(max_relative)
+        self.max_chroma = float(max_chroma)
+        self.output = output
 
         stem = make_divisible(32 * width)
         self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem),
@@ -170,17 +190,19 @@ class MQNet(nn.Module):
         self.decoder = nn.ModuleList(levels)
 
         h = head_channels
+        norm = (lambda: nn.InstanceNorm2d(h, affine=True)) if head_norm == "instance" else nn.Identity
         self.head = nn.Sequential(
-            nn.Conv2d(c, h, 3, padding=1), nn.InstanceNorm2d(h, affine=True), nn.ReLU(inplace=True),
-            nn.Conv2d(h, h, 1), nn.InstanceNorm2d(h, affine=True), nn.ReLU(inplace=True),
-            nn.Conv2d(h, 3, 1),
+            nn.Conv2d(c, h, 3, padding=1), norm(), nn.ReLU(inplace=True),
+            nn.Conv2d(h, h, 1), norm(), nn.ReLU(inplace=True),
+            nn.Conv2d(h, 3 if output == "rgb" else 2, 1),
         )
-        # Start at the identity (g = 0, i.e. the naive operator) so training only learns the expansion.
+        # Start at the identity (g = s = 0, i.e. the naive operator) so training only learns the expansion.
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
     def log2_gain(self, code):
-        """The bounded per-channel log2 gain map g for sRGB code values (already padded to 32)."""
+        """The bounded head maps for sRGB code values (already padded to 32): output "luma_chroma":
+        [log2 luminance gain, chroma term] (2 channels); "rgb": per-channel log2 gains (3 channels)."""
         skips = [code]
         x = self.stem(code)
         for stage in self.encoder:
@@ -189,7 +211,10 @@ class MQNet(nn.Module):
         x = skips.pop()  # 1/32 bottleneck
         for level in self.decoder:
             x = level(x, skips.pop())
-        return self.max_log2_gain * torch.tanh(self.head(x))
+        t = torch.tanh(self.head(x))
+        if self.output == "rgb":
+            return self.max_log2_gain * t
+        return torch.cat([self.max_log2_gain * t[:, :1], self.max_chroma * t[:, 1:]], dim=1)
 
     def forward(self, code, max_relative: float | None = None):
         n, c, h, w = code.shape
@@ -198,15 +223,30 @@ class MQNet(nn.Module):
         ph, pw = (-h) % ALIGN, (-w) % ALIGN
         # Replicate padding: reflect needs pad < size, which fails for frames smaller than 32 pixels.
         padded = F.pad(code, (0, pw, 0, ph), mode="replicate") if ph or pw else code
-        g = self.log2_gain(padded)[..., :h, :w]
-        linear = color.eotf_sRGB(code.clamp(0.0, 1.0))
+        maps = self.log2_gain(padded)[..., :h, :w]
         top = self.max_relative if max_relative is None else max_relative
-        return (linear * torch.exp2(g.to(linear.dtype))).clamp(0.0, top)
+        return apply_maps(code, maps, self.output, top)
+
+
+def apply_maps(code, maps, output: str, top: float):
+    """The output parameterisation (module docstring): sRGB code values + head maps -> relative linear light."""
+    linear = color.eotf_sRGB(code.clamp(0.0, 1.0))
+    maps = maps.to(linear.dtype)
+    if output == "rgb":
+        return (linear * torch.exp2(maps)).clamp(0.0, top)
+    w = torch.tensor(color.WEIGHTS_BT709, dtype=linear.dtype, device=linear.device).view(1, 3, 1, 1)
+    Y = (linear * w).sum(dim=1, keepdim=True)
+    # R = G = B in: every channel computes the same expression of the same two numbers (L and Y), so the
+    # output is R = G = B too, whatever the maps and however Y rounds.
+    return (torch.exp2(maps[:, :1]) * (Y + (1.0 + maps[:, 1:2]) * (linear - Y))).clamp(0.0, top)
 
 
 @register_model
-def mqnet(**config) -> MQNet:
-    return MQNet(**config)
+def mqnet(**kw) -> MQNet:
+    """Registry factory. A config with exactly the first release's keys (no ``output``) is that layout."""
+    if "output" not in kw and LEGACY_KEYS <= set(kw):
+        kw = dict(kw, output="rgb", head_norm="instance")
+    return MQNet(**kw)
 
 
 def parameter_count(model: nn.Module) -> int:

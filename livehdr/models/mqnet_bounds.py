@@ -12,4 +12,7 @@ declare_config_bounds(
     head_channels=Range(1, 256, integer=True),  # shipped: 16
     max_log2_gain=Range(0.0, 8.0),  # +-8 stops is already far past any display
     max_relative=Range(1.0, 10000.0 / 48.0),  # peak / paper white: 10000 cd/m2 over the lowest paper white
+    output=OneOf("luma_chroma", "rgb"),  # luminance gain + bounded chroma (now), per-channel gains (first release)
+    head_norm=OneOf("none", "instance"),
+    max_chroma=Range(0.0, 1.0),  # the chroma term scales the input's own chroma by 1 +- this
 )

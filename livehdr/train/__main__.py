@@ -11,8 +11,9 @@ from livehdr.base.errors import UserError
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m livehdr.train",
-        description="Train MQNet on folders of HDR images (.exr/.hdr) plus synthetic scenes. One image "
-        "(courtyard if present) is held out for validation and never trained on.")
+        description="Train MQNet on folders of HDR images (.exr/.hdr) plus synthetic scenes. The scenes that "
+        "models/splits.json holds out are never read; its validation scenes only choose the epoch; "
+        "everything else trains.")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders or files of HDR images")
     p.add_argument("--out", required=True, metavar="models/NAME",
                    help="output stem: writes NAME.safetensors, NAME.json (card), NAME.ckpt.safetensors")
@@ -21,13 +22,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=positive_int, default=128, help="training patch size (pixels)")
     p.add_argument("--batch", type=positive_int, default=8)
     p.add_argument("--width", type=float, default=0.35, help="MobileNetV2 width multiplier")
-    p.add_argument("--attention", choices=("ca", "sa", "csa", "none"), default="ca")
+    p.add_argument("--attention", choices=("ca", "sa", "csa", "none"), default="csa",
+                   help="decoder attention (default csa: no global average, so no per-frame pumping)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--synthetic-fraction", type=float, default=0.3,
                    help="share of patches from livehdr.scenes renders (0 = real HDR only)")
+    p.add_argument("--splits", default=None, metavar="FILE.json",
+                   help="scene split (default models/splits.json when present): held_out is never read, "
+                   "validation chooses the epoch")
     p.add_argument("--val", nargs="*", default=None, metavar="NAME",
-                   help="image names (file stems) held out for validation (default: courtyard)")
-    p.add_argument("--val-cases", type=positive_int, default=10)
+                   help="validation image names (file stems), replacing the split file's list; "
+                   "never trained on, used only to choose the epoch")
+    p.add_argument("--val-cases", type=positive_int, default=1,
+                   help="views per validation scene (each scored at 5 recipes x 3 exposures)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--resume", action="store_true", help="continue from NAME.ckpt.safetensors")
@@ -51,7 +58,8 @@ def main(argv=None) -> int:
         check_writable(args.out + ".safetensors")  # before any training, not after the first epoch
         cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                           crop=args.crop, batch=args.batch, width=args.width, attention=args.attention, lr=args.lr,
-                          synthetic_fraction=args.synthetic_fraction, val=args.val or [], val_cases=args.val_cases,
+                          synthetic_fraction=args.synthetic_fraction, val=args.val, val_cases=args.val_cases,
+                          splits=args.splits,
                           seed=args.seed, resume=args.resume, threads=args.threads, quiet=args.quiet)
         train(cfg)
     except UserError as e:

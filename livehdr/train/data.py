@@ -7,6 +7,7 @@ framing (horizon, sun and sky in the upper part) that a plain crop of the distor
 from __future__ import annotations
 
 from dataclasses import dataclass
+import json
 import math
 import os
 
@@ -48,15 +49,82 @@ def find_hdr_files(paths) -> list[str]:
     return sorted(found)
 
 
-def load_images(paths, min_size: int = 32) -> list[HdrImage]:
+def image_name(path: str) -> str:
+    """The scene name of a file: its stem (what splits.json, --val and the model card use)."""
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def load_images(paths, min_size: int = 32, exclude=(), only=None) -> list[HdrImage]:
+    """Read the HDR files under ``paths``. Files whose stem is in ``exclude`` are skipped before they are
+    opened (the trainer passes the held-out split here, so held-out pixels never enter its memory); with
+    ``only``, just those stems are read."""
+    exclude = set(exclude or ())
     images = []
     for path in find_hdr_files(paths):
+        name = image_name(path)
+        if name in exclude or (only is not None and name not in only):
+            continue
         px = read_hdr_image(path)
         if px.ndim != 3 or px.shape[0] < min_size or px.shape[1] < min_size:
             raise UserError(f"{path}: image is too small for training ({px.shape[1]}x{px.shape[0]})")
         px = np.clip(np.nan_to_num(px, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None).astype(np.float32)
-        images.append(HdrImage(os.path.splitext(os.path.basename(path))[0], path, px))
+        images.append(HdrImage(name, path, px))
     return images
+
+
+# --------------------------------------------------------------------------------------------------------
+# The scene split (models/splits.json): held_out never trains, validation only picks the epoch
+# --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Splits:
+    held_out: tuple = ()
+    validation: tuple = ()
+    path: str | None = None
+
+
+def default_splits_path() -> str:
+    from livehdr.models.weights import shipped_path
+
+    return shipped_path("splits", ".json")
+
+
+def read_splits(path: str | None) -> Splits:
+    """``{"held_out": [...] or {name: note}, "validation": [...] or {...}, "rule": ...}``; a missing default
+    file means no split (a fresh clone without data still trains on a user's own folder)."""
+    if path is None:
+        path = default_splits_path()
+        if not os.path.isfile(path):
+            return Splits()
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+        held, val = raw.get("held_out", []), raw.get("validation", [])
+    except (OSError, ValueError, AttributeError) as e:
+        raise UserError(f"cannot read the split file {path}: {e}") from None
+    held, val = tuple(sorted(held)), tuple(sorted(val))
+    both = sorted(set(held) & set(val))
+    if both:
+        raise UserError(f"{path}: {', '.join(both)} is both held out and validation")
+    return Splits(held, val, path)
+
+
+def training_images(paths, splits: Splits, val_names=None, min_size: int = 32):
+    """(train, validation) for the trainer. Held-out scenes are never read; ``val_names`` (if given)
+    replaces the split's validation list, and naming a held-out scene there is an error."""
+    from_split = val_names is None
+    val_names = list(splits.validation if from_split else val_names)
+    leaked = sorted(set(val_names) & set(splits.held_out))
+    if leaked:
+        raise UserError(f"--val {', '.join(leaked)}: held out in {splits.path}; it may not be used in training")
+    if not find_hdr_files(paths):  # the no-files error first, before anything is filtered
+        raise UserError(f"no .exr or .hdr files in {', '.join(paths)}")
+    images = load_images(paths, min_size, exclude=splits.held_out)
+    if not images:
+        raise UserError(f"every image in {', '.join(paths)} is held out by {splits.path}; nothing to train on")
+    names = {im.name for im in images}
+    if from_split:
+        val_names = [n for n in val_names if n in names]  # the split may name scenes of a folder not given
+    return split_holdout(images, val_names)
 
 
 def split_holdout(images: list[HdrImage], val_names) -> tuple[list[HdrImage], list[HdrImage]]:

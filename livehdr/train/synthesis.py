@@ -30,6 +30,9 @@ RECIPES = {
 RECIPE_WEIGHTS = {"clip": 0.35, "gamma22": 0.15, "reinhard": 0.15, "aces": 0.2, "hable": 0.15}
 # Hable's published shader applies an exposure bias of 2 before the curve; the others take the key as is.
 EXPOSURE_BIAS = {"clip": 1.0, "gamma22": 1.0, "reinhard": 1.0, "aces": 1.0, "hable": 2.0}
+# Exposure range around the key, in stops. Skewed dark: a dark exposure through a plain clip has nothing to
+# expand, and the network must learn to leave it alone (issue #10: dark sRGB-clip inputs are not brightened).
+STOPS_RANGE = (-2.5, 1.5)
 KEY = 0.18  # Reinhard et al. 2002 eq. 2: the log-average luminance maps to the middle-grey key a = 0.18
 
 
@@ -52,7 +55,7 @@ def random_recipe(hdr: np.ndarray, rng: np.random.Generator, degrade: bool = Tru
     names = list(RECIPE_WEIGHTS)
     p = np.array([RECIPE_WEIGHTS[n] for n in names])
     name = names[int(rng.choice(len(names), p=p / p.sum()))]
-    exposure = key_exposure(hdr, float(rng.uniform(-1.5, 1.5))) * EXPOSURE_BIAS[name]
+    exposure = key_exposure(hdr, float(rng.uniform(*STOPS_RANGE))) * EXPOSURE_BIAS[name]
     noise = float(rng.uniform(0.0, 0.01)) if degrade and rng.random() < 0.3 else 0.0
     quality = int(rng.integers(60, 96)) if degrade and rng.random() < 0.25 else None
     return SdrRecipe(name, exposure, noise, quality)
@@ -100,6 +103,42 @@ def make_pair(hdr: np.ndarray, rng: np.random.Generator, degrade: bool = True):
 # --------------------------------------------------------------------------------------------------------
 EVAL_RECIPES = ("clip", "gamma22", "reinhard", "aces", "hable")
 EVAL_STOPS = (-1.0, 0.0, 1.0)
+
+
+def _view(image, rng, width: int, height: int) -> np.ndarray:
+    from livehdr.train.data import perspective_view
+
+    px = image.pixels
+    if image.is_panorama:
+        return perspective_view(px, width, height, yaw=float(rng.uniform(-math.pi, math.pi)),
+                                pitch=math.radians(float(rng.uniform(-20, 35))), fov_deg=float(rng.uniform(60, 95)))
+    h, w = px.shape[:2]
+    ch, cw = min(h, height), min(w, width)
+    y = int(rng.integers(0, h - ch + 1))
+    x = int(rng.integers(0, w - cw + 1))
+    return np.ascontiguousarray(px[y:y + ch, x:x + cw])
+
+
+def make_grid_cases(images, views: int = 1, width: int = 320, height: int = 240, seed: int = 2026,
+                    recipes=EVAL_RECIPES, stops=EVAL_STOPS) -> list[dict]:
+    """Every image x ``views`` deterministic views x every recipe x every exposure (clean SDR), so each scene
+    and each exposure x curve can be reported on its own. A view depends only on (seed, image name, view)."""
+    import zlib
+
+    cases = []
+    for image in images:
+        for v in range(views):
+            rng = np.random.default_rng([seed, zlib.crc32(image.name.encode()), v])
+            view = _view(image, rng, width, height)
+            for st in stops:
+                for name in recipes:
+                    recipe = SdrRecipe(name, key_exposure(view, st) * EXPOSURE_BIAS[name])
+                    cases.append({
+                        "name": f"{image.name}#{v}/{name}/{st:+g}", "image": image.name, "view": v,
+                        "recipe": name, "stops": st, "exposure": recipe.exposure,
+                        "sdr": synthesize_sdr(view, recipe), "target": target_from_hdr(view, recipe.exposure),
+                    })
+    return cases
 
 
 def make_eval_cases(images, n: int, width: int = 320, height: int = 240, seed: int = 2026) -> list[dict]:
