@@ -85,7 +85,8 @@ def connect(jobs: int, address: str | None) -> tuple[bool, str]:
     """Start a local instance (``jobs`` CPUs) or join ``address``. Returns (started here, description)."""
     from livehdr.base.errors import UserError
 
-    quiet = dict(logging_level=logging.WARNING, log_to_driver=False)
+    quiet = dict(logging_level=logging.ERROR, log_to_driver=False)
+    logging.getLogger("ray").setLevel(logging.ERROR)  # Ray's start-up chatter is not the user's business
     if ray.is_initialized():
         started = False
     elif address:

@@ -191,9 +191,11 @@ class Batch:
         segments = plan_segments(scan, seconds)
         return segments if len(segments) > 1 else None
 
-    def work_dir(self, job: Job) -> str:
+    def work_dir(self, job: Job, fresh: bool = True) -> str:
         digest = hashlib.sha1(job.rel_output.encode()).hexdigest()[:20]
         path = os.path.join(self.state_dir, "work", digest)
+        if not fresh:
+            return path
         shutil.rmtree(path, ignore_errors=True)  # a killed run's segments: we hold the lock
         os.makedirs(path, exist_ok=True)
         return path
@@ -217,6 +219,7 @@ class Batch:
         elif status == "failed" and not self.single and job.rel_output in self.manifest.entries:
             self.manifest.record(job.rel_output, None)  # its output may be gone or stale: redo next time
         if lock is not None:
+            shutil.rmtree(self.work_dir(job, fresh=False), ignore_errors=True)  # a failed split's segments
             lock.release()
         frames = (result or {}).get("frames", 0)
         self.outcomes[job.rel_source] = FileOutcome(job.rel_source, status, reason, frames)
@@ -246,8 +249,16 @@ def failure_reason(e: BaseException) -> str:
 
 
 def run_serial(batch: Batch, todo: list[Job]) -> str:
-    from livehdr.batch.work import convert_segment, join_video
+    from livehdr.batch.work import convert_segment, forget_operators, join_video
 
+    try:
+        _serial_jobs(batch, todo, convert_segment, join_video)
+    finally:
+        forget_operators()  # the model's memory goes with the run
+    return "this process"
+
+
+def _serial_jobs(batch: Batch, todo: list[Job], convert_segment, join_video) -> None:
     for job in todo:
         if not batch.claim(job):
             continue
@@ -275,7 +286,6 @@ def run_serial(batch: Batch, todo: list[Job]) -> str:
             batch.finish(job, "failed", failure_reason(e))
             continue
         batch.finish(job, "converted", result=result)
-    return "this process"
 
 
 def ray_missing() -> bool:

@@ -51,6 +51,10 @@ def get_operator(spec: OperatorSpec, weights: bytes | None = None):
     return _operator_cache[key]
 
 
+def forget_operators() -> None:
+    _operator_cache.clear()
+
+
 def _weights_file(data: bytes, digest: str | None) -> str:
     """The weights as a local file (the loader reads files), written once per machine."""
     path = os.path.join(tempfile.gettempdir(), f"livehdr-weights-{digest or 'x'}.safetensors")
@@ -88,6 +92,11 @@ def _fingerprint(job: Job) -> dict:
 
 
 def _make_folder(path: str) -> None:
+    """The output's folder, free of what an earlier attempt left: a worker killed mid-file leaves its hidden
+    temporaries, and Ray's retry of the task cleans them (the driver holds the output's lock throughout)."""
+    from livehdr.batch.locks import remove_stale_temporaries
+
+    remove_stale_temporaries(path)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     except OSError as e:
@@ -161,6 +170,7 @@ def join_video(job: Job, work_dir: str, segments: list[dict]) -> dict:
 
     t0 = time.perf_counter()
     fp = _fingerprint(job)
+    _make_folder(job.output)
     max_cll = max(s["max_cll"] for s in segments)
     max_fall = max(s["max_fall"] for s in segments)
     frames = join_segments([s["path"] for s in segments], job.output, job.source, max_cll, max_fall)
