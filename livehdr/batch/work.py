@@ -132,7 +132,10 @@ def convert_video(job: Job, conversion: ConversionSettings, hwaccel: str, spec: 
         source.close()
     s = result.summary
     if result.interrupted:
-        raise UserError("interrupted")
+        # A single conversion keeps the playable part; in a batch a cut file would pass for a finished one.
+        with contextlib.suppress(OSError):
+            os.unlink(job.output)
+        raise KeyboardInterrupt
     return {**fp, "frames": s["frames"], "max_cll": s["max_cll"], "max_fall": s["max_fall"],
             "output_size": os.path.getsize(job.output), "seconds": round(time.perf_counter() - t0, 3)}
 
@@ -157,6 +160,8 @@ def convert_segment(job: Job, segment: Segment, work_dir: str, conversion: Conve
     finally:
         source.close()
     s = result.summary
+    if result.interrupted:
+        raise KeyboardInterrupt
     if s["frames"] != segment.frames:
         raise UserError(f"segment {segment.index} of {job.rel_source} gave {s['frames']} frames where its packets "
                         f"promised {segment.frames}; convert it without --segment-seconds")
