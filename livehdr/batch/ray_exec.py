@@ -75,6 +75,12 @@ def join_task(job, work_dir, *segments):
     return _with_notes(join_video, job, work_dir, list(segments))
 
 
+def _package_dir() -> str:
+    import livehdr
+
+    return os.path.dirname(os.path.abspath(livehdr.__file__))
+
+
 def _package_root() -> str:
     import livehdr
 
@@ -91,7 +97,9 @@ def connect(jobs: int, address: str | None) -> tuple[bool, str]:
         started = False
     elif address:
         try:
-            ray.init(address=address, **quiet)
+            # Ship this livehdr to the cluster: its machines need only the dependencies (torch, PyAV,
+            # numba, ...), and the code they run is always the driver's own version.
+            ray.init(address=address, runtime_env={"py_modules": [_package_dir()]}, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise UserError(f"cannot join the Ray cluster at {address}: {str(e).splitlines()[0]}") from None
         started = True
