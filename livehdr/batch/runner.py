@@ -119,6 +119,7 @@ class Batch:
         self.frame_totals: dict[str, int] = {}
         self.frames_by_file: dict[str, int] = {}
         self.locks: dict[str, OutputLock] = {}
+        self.claimed_any = False  # a single-file run removes its lock folder only if it was the one using it
         self.weights_path, digest = weights_digest(settings.model, settings.operator_config)
         self.spec = OperatorSpec(settings.model, settings.operator_config, digest)
         self.digests = digests(settings, digest)
@@ -171,6 +172,7 @@ class Batch:
             raise UserError(f"output exists: {job.output} (add --overwrite to replace it)")
         remove_stale_temporaries(job.output)  # a killed worker's leftovers; we hold the lock now
         self.locks[job.rel_source] = lock
+        self.claimed_any = True
         return True
 
     def segments_for(self, job: Job):
@@ -232,7 +234,7 @@ class Batch:
         self.locks.clear()
         if not self.single:
             self.manifest.flush()
-        else:
+        elif self.claimed_any:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def report(self, seconds: float, workers: str) -> BatchReport:
