@@ -129,6 +129,7 @@ def run(batch, todo) -> str:
     settings = batch.settings
     started, workers = connect(settings.jobs, settings.ray_address)
     outstanding: dict = {}  # completion ref -> (job, number of tasks it stands for)
+    segment_refs: list = []  # cancelled with the rest on Ctrl-C (a join's inputs are not its children)
     try:
         res = ray.cluster_resources()
         cpus = max(1, int(res.get("CPU", 1)))
@@ -158,6 +159,7 @@ def run(batch, todo) -> str:
                     parts = [segment_task.options(**opts, **gpu).remote(job, s, work_dir, conv, hw, spec, weights,
                                                                       board) for s in segments]
                     ref, n = join_task.options(**opts).remote(job, work_dir, *parts), len(parts) + 1
+                    segment_refs.extend(parts)
                 else:
                     ref, n = video_task.options(**opts, **gpu).remote(job, conv, hw, spec, weights, board), 1
                 outstanding[ref] = (job, n)
@@ -189,8 +191,11 @@ def run(batch, todo) -> str:
                 if rel not in batch.outcomes:
                     batch.frames_done(rel, done)
     except KeyboardInterrupt:
-        for ref in outstanding:
-            ray.cancel(ref, force=True, recursive=True)
+        for ref in [*outstanding, *segment_refs]:
+            try:
+                ray.cancel(ref, force=True, recursive=True)
+            except Exception:  # already finished, or the cluster is going away: nothing left to stop
+                pass
         raise
     finally:
         if started:
