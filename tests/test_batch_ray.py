@@ -99,3 +99,14 @@ def test_ray_folder_with_segments_and_a_worker_killed_mid_task(tmp_path, capsys)
     assert code == 0 and "0 converted (0 frames), 6 already done, 1 skipped, 0 failed" in err, err
     assert "(nothing to do)" in err
     assert time.perf_counter() - t0 < 5
+
+
+def test_unreachable_cluster_is_one_line_in_seconds(tmp_path, capsys):
+    src = make_library(tmp_path / "in", videos=0, images=1)
+    t0 = time.perf_counter()
+    code = cli.main(["-i", str(src), "-o", str(tmp_path / "out"), *FAST, "--ray-address", "127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines() == [
+        "livehdr: error: cannot reach the Ray cluster at 127.0.0.1:9 (Connection refused); is `ray start --head` "
+        "running there?"]
+    assert time.perf_counter() - t0 < 20

@@ -75,6 +75,23 @@ def join_task(job, work_dir, *segments):
     return _with_notes(join_video, job, work_dir, list(segments))
 
 
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, with one line, on a wrong address: Ray itself retries for minutes and logs every try."""
+    import re
+    import socket
+
+    from livehdr.base.errors import UserError
+
+    m = re.fullmatch(r"(?:ray://)?\[?([^\]/]+?)\]?:(\d+)", address.strip())
+    if m is None:
+        return  # 'auto' and other forms: Ray's own lookup
+    try:
+        socket.create_connection((m.group(1), int(m.group(2))), timeout=5).close()
+    except OSError as e:
+        raise UserError(f"cannot reach the Ray cluster at {address} ({e.strerror or e}); is `ray start --head` "
+                        "running there?") from None
+
+
 def _package_dir() -> str:
     import livehdr
 
@@ -96,6 +113,7 @@ def connect(jobs: int, address: str | None) -> tuple[bool, str]:
     if ray.is_initialized():
         started = False
     elif address:
+        _check_reachable(address)
         try:
             # Ship this livehdr to the cluster: its machines need only the dependencies (torch, PyAV,
             # numba, ...), and the code they run is always the driver's own version.
