@@ -2,7 +2,7 @@
 process, or as Ray tasks), record each finished file, and report every file's outcome."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import hashlib
 import os
 import shutil
@@ -274,7 +274,7 @@ def _serial_jobs(batch: Batch, todo: list[Job], convert_segment, join_video) -> 
                 for seg in segments:
                     results.append(convert_segment(job, seg, work_dir, batch.settings.conversion,
                                                    batch.settings.hwaccel, batch.spec,
-                                                   report=lambda d, b=base: report(b + d)))
+                                                   report=lambda d, b=base, r=report: r(b + d)))
                     base += seg.frames
                 result = join_video(job, work_dir, results)
             else:
