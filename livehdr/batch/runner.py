@@ -17,7 +17,8 @@ from livehdr.batch.locks import OutputLock, remove_stale_temporaries
 from livehdr.batch.manifest import Manifest, file_sha256, settings_digest
 from livehdr.batch.plan import Job
 from livehdr.batch.segments import plan_segments, scan_keyframes
-from livehdr.batch.work import OperatorSpec, convert_image, convert_video, probe_frames
+from livehdr.batch.work import (OperatorSpec, convert_image, convert_segment, convert_video, forget_operators,
+                                join_video, probe_frames)
 from livehdr.operators import OperatorConfig
 from livehdr.pipeline import ConversionSettings
 
@@ -251,16 +252,14 @@ def failure_reason(e: BaseException) -> str:
 
 
 def run_serial(batch: Batch, todo: list[Job]) -> str:
-    from livehdr.batch.work import convert_segment, forget_operators, join_video
-
     try:
-        _serial_jobs(batch, todo, convert_segment, join_video)
+        _serial_jobs(batch, todo)
     finally:
         forget_operators()  # the model's memory goes with the run
     return "this process"
 
 
-def _serial_jobs(batch: Batch, todo: list[Job], convert_segment, join_video) -> None:
+def _serial_jobs(batch: Batch, todo: list[Job]) -> None:
     for job in todo:
         if not batch.claim(job):
             continue
