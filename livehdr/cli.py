@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on an existing Ray cluster (e.g. HEAD_IP:6379; default: $RAY_ADDRESS when "
                        "--jobs > 1)")
     batch.add_argument("--segment-seconds", type=positive_float, default=None, metavar="S",
-                       help="cut videos longer than about 2*S seconds at keyframes into segments of about S "
+                       help="cut videos longer than about 1.5*S seconds at keyframes into segments of about S "
                        "seconds, convert them in parallel and join them losslessly")
 
     win = p.add_argument_group("window")
