@@ -176,3 +176,31 @@ def test_segments_join_to_exactly_the_single_pass_frames(tmp_path, capsys, monke
     assert b["audio"] == ["aac"]
     assert content_light_level(b["side_data"]) == content_light_level(a["side_data"])
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # no work files left behind
+
+
+def test_two_runs_at_once_on_one_output_folder_share_the_work(tmp_path):
+    """Two processes on the same folder: every image converted exactly once between them, each output whole,
+    and the manifest holding all of them (locks per output, merged manifest updates)."""
+    import json
+    import subprocess
+    import sys
+
+    src = make_library(tmp_path / "in", videos=0, images=16)
+    (src / "sub" / "broken.mp4").unlink()
+    out = tmp_path / "out"
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    argv = [sys.executable, "-m", "livehdr", "-i", str(src), "-o", str(out), *FAST]
+    runs = [subprocess.Popen(argv, cwd=repo, env={**os.environ, "PYTHONPATH": repo}, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    errs = [r.communicate(timeout=600)[1] for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], errs
+    converted = []
+    for err in errs:
+        summary = next(ln for ln in err.splitlines() if " converted (" in ln)
+        converted.append(int(summary.split("livehdr: ")[1].split(" converted")[0]))
+        assert "exists and no earlier run" not in err and "Traceback" not in err
+    assert sum(converted) == 16, errs
+    assert len([f for f in _outputs(out) if f.endswith(".exr")]) == 16
+    assert all(read_exr(str(out / f)).shape == (24, 32, 3) for f in _outputs(out))
+    with open(out / ".livehdr" / "manifest.json") as f:
+        assert len(json.load(f)["files"]) == 16

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 
@@ -34,6 +35,25 @@ class OutputLock:
             return False
         self._file = f
         return True
+
+    def read_record(self) -> dict | None:
+        """The manifest entry the last run to finish this output left in the lock file (we hold the lock).
+        Runs flush the shared manifest only now and then; this per-output copy is written before every
+        release, so the next holder always knows whether the output is already done."""
+        try:
+            self._file.seek(0)
+            data = json.loads(self._file.read() or "null")
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_record(self, entry: dict | None) -> None:
+        with contextlib.suppress(OSError):
+            self._file.seek(0)
+            self._file.truncate()
+            if entry is not None:
+                self._file.write(json.dumps(entry, sort_keys=True))
+            self._file.flush()
 
     def release(self) -> None:
         if self._file is not None:

@@ -158,6 +158,9 @@ class Batch:
             return False
         if not self.single:
             self.manifest.refresh_if_changed()
+            record = lock.read_record()  # what another run finished since our plan (its manifest may lag)
+            if record is not None and record != self.manifest.entries.get(job.rel_output):
+                self.manifest.record(job.rel_output, record)
             if self.manifest.is_current(job.rel_output, job.output, job.source, self.digests[job.kind]):
                 lock.release()
                 self.finish(job, "unchanged")
@@ -219,8 +222,13 @@ class Batch:
                     entry[k] = result[k]
             self.manifest.record(job.rel_output, entry)
             self.manifest.flush(at_most_every=1.0)
-        elif status == "failed" and not self.single and job.rel_output in self.manifest.entries:
-            self.manifest.record(job.rel_output, None)  # its output may be gone or stale: redo next time
+            if lock is not None:
+                lock.write_record(entry)
+        elif status == "failed" and not self.single:
+            if job.rel_output in self.manifest.entries:
+                self.manifest.record(job.rel_output, None)  # its output may be gone or stale: redo next time
+            if lock is not None:
+                lock.write_record(None)
         if lock is not None:
             shutil.rmtree(self.work_dir(job, fresh=False), ignore_errors=True)  # a failed split's segments
             lock.release()
