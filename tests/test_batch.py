@@ -94,8 +94,13 @@ def test_foreign_existing_output_needs_overwrite_and_damaged_manifest_is_harmles
     assert (out / "img0.exr").read_bytes() == b"somebody else's file"
     (out / ".livehdr" / "manifest.json").write_text("{ not json")
     code, err = _run(capsys, "-i", src, "-o", out, *FAST, "--overwrite")
-    assert code == 2 and "2 converted" in err, err  # broken.mp4 still fails
+    # img1's entry survives in its lock file, so only the overwritten img0 is converted; broken.mp4 fails.
+    assert code == 2 and "1 converted (1 frames), 1 already done" in err, err
     assert read_exr(str(out / "img0.exr")).shape == (24, 32, 3)
+    import json
+
+    with open(out / ".livehdr" / "manifest.json") as f:
+        assert sorted(json.load(f)["files"]) == ["img0.exr", "sub/deeper/img1.exr"]  # rebuilt whole
 
 
 def test_busy_output_is_skipped_and_stale_temporaries_are_removed(tmp_path, capsys):
