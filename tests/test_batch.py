@@ -1,7 +1,10 @@
 """Folder conversion without Ray: layout, summary, manifest and re-runs, locks, segments joined exactly."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 
 import av
@@ -97,8 +100,6 @@ def test_foreign_existing_output_needs_overwrite_and_damaged_manifest_is_harmles
     # img1's entry survives in its lock file, so only the overwritten img0 is converted; broken.mp4 fails.
     assert code == 2 and "1 converted (1 frames), 1 already done" in err, err
     assert read_exr(str(out / "img0.exr")).shape == (24, 32, 3)
-    import json
-
     with open(out / ".livehdr" / "manifest.json") as f:
         assert sorted(json.load(f)["files"]) == ["img0.exr", "sub/deeper/img1.exr"]  # rebuilt whole
 
@@ -186,10 +187,6 @@ def test_segments_join_to_exactly_the_single_pass_frames(tmp_path, capsys, monke
 def test_two_runs_at_once_on_one_output_folder_share_the_work(tmp_path):
     """Two processes on the same folder: every image converted exactly once between them, each output whole,
     and the manifest holding all of them (locks per output, merged manifest updates)."""
-    import json
-    import subprocess
-    import sys
-
     src = make_library(tmp_path / "in", videos=0, images=16)
     (src / "sub" / "broken.mp4").unlink()
     out = tmp_path / "out"
