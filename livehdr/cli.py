@@ -33,6 +33,8 @@ examples:
   run_live.py --input demo --output demo_hdr.mkv        built-in game-like clip -> HDR10 HEVC file
   run_live.py --input photo.jpg --output photo.exr      one photo -> linear EXR in absolute cd/m2
   run_live.py --input photos/ --output hdr/ --format png    a folder -> 16-bit PQ PNGs (cICP tagged)
+  run_live.py --input library/ --output hdr/ --jobs 4   every image and video under library/, 4 at once
+                                                        (Ray); a re-run converts only what is new
   run_live.py --input video.mp4 --output out.mkv --model bt2446a --crf 16
   run_live.py --input video.mp4 --compare               live window, SDR | HDR split view
   run_live.py --input screen --compare                  screen capture passthrough for games
@@ -103,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--stats", action="store_true",
                        help="print the median time per stage at the end")
 
+    batch = p.add_argument_group("folders and parallel conversion (docs/CLUSTER.md)")
+    batch.add_argument("--jobs", "-j", type=positive_int, default=1, metavar="N",
+                       help="convert up to N files (or video segments) at once on a local Ray instance "
+                       "(needs: pip install livehdr[ray]); 1 = in this process (default: 1)")
+    batch.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="run on an existing Ray cluster (e.g. HEAD_IP:6379; default: $RAY_ADDRESS when "
+                       "--jobs > 1)")
+    batch.add_argument("--segment-seconds", type=positive_float, default=None, metavar="S",
+                       help="cut videos longer than about 1.5*S seconds at keyframes into segments of about S "
+                       "seconds, convert them in parallel and join them losslessly")
+
     win = p.add_argument_group("window")
     win.add_argument("--window", action="store_true",
                      help="open the live window (the default when no --output is given; writing a file "
@@ -164,7 +177,7 @@ def window_settings(args, levels: ReferenceLevels):
 
 
 def classify_input(spec: str) -> str:
-    """'demo', 'screen', 'image', 'image-dir' or 'video'."""
+    """'demo', 'screen', 'image', 'folder' or 'video'."""
     from livehdr.io.inputs import is_screen_spec
 
     if spec == "demo":
@@ -172,7 +185,7 @@ def classify_input(spec: str) -> str:
     if is_screen_spec(spec):
         return "screen"
     if os.path.isdir(spec):
-        return "image-dir"
+        return "folder"
     from livehdr.base.files import check_regular_file
     from livehdr.io.stills import INPUT_EXTENSIONS
 
@@ -216,6 +229,69 @@ def run_stills(args, levels: ReferenceLevels) -> int:
         print(f"livehdr: {report.converted} of {total} images converted", file=sys.stderr)
         return 2
     return 0
+
+
+def batch_settings(args, levels: ReferenceLevels):
+    from livehdr.batch import BatchSettings
+    from livehdr.operators import default_operator_name
+
+    address = args.ray_address or (os.environ.get("RAY_ADDRESS") if args.jobs > 1 else None)
+    return BatchSettings(input=args.input, output=args.output, model=args.model or default_operator_name(),
+                         operator_config=operator_config(args, levels),
+                         conversion=conversion_settings(args, levels), still_format=args.format, jobs=args.jobs,
+                         ray_address=address, segment_seconds=args.segment_seconds, hwaccel=args.hwaccel,
+                         overwrite=args.overwrite)
+
+
+def run_folder(args, levels: ReferenceLevels) -> int:
+    """A folder tree (or one video in segments): everything converted, resumable; one summary at the end."""
+    from tqdm import tqdm
+
+    from livehdr.batch import run_batch
+    from livehdr.batch.runner import ray_missing
+
+    if args.output is None:
+        raise UserError("a folder input needs --output (a folder)")
+    settings = batch_settings(args, levels)
+    if settings.uses_ray and ray_missing():
+        raise UserError("--jobs > 1, --ray-address and $RAY_ADDRESS need Ray: pip install livehdr[ray] "
+                        "(or run with --jobs 1)")
+    if os.path.isfile(args.input):
+        from livehdr.io.hdr10 import check_output
+
+        check_output(args.output, args.overwrite)  # before any slow work
+    bar = None
+
+    def progress(p) -> None:
+        nonlocal bar
+        if bar is None:
+            if p.files_done >= p.files_total:
+                return  # nothing to convert: no bar at all
+            bar = tqdm(total=p.frames_total, unit="frame", file=sys.stderr, disable=None, dynamic_ncols=True,
+                       desc="converting")
+        bar.total = max(bar.total, p.frames_total)
+        bar.set_postfix_str(f"{p.files_done}/{p.files_total} files", refresh=False)
+        bar.update(p.frames_done - bar.n)
+
+    try:
+        report = run_batch(settings, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    return print_batch_report(report)
+
+
+def print_batch_report(report) -> int:
+    counts = {s: len(report.having(s)) for s in ("converted", "unchanged", "skipped", "failed")}
+    frames = sum(o.frames for o in report.having("converted"))
+    print(f"livehdr: {counts['converted']} converted ({frames} frames), {counts['unchanged']} already done, "
+          f"{counts['skipped']} skipped, {counts['failed']} failed in {report.seconds:.1f} s ({report.workers})",
+          file=sys.stderr)
+    for o in report.having("skipped"):
+        print(f"livehdr: skipped {o.source}: {o.reason}", file=sys.stderr)
+    for o in report.having("failed"):
+        print(f"livehdr: failed {o.source}: {o.reason}", file=sys.stderr)
+    return 2 if counts["failed"] else 0
 
 
 def run_window(args, levels: ReferenceLevels) -> int:
@@ -343,10 +419,14 @@ def run(args) -> int:
         raise UserError("no --input given; try --input demo, a video, an image or a folder (see --help)")
     kind = classify_input(args.input)
     levels = reference_levels(args)  # validate numbers before any work
-    if kind in ("image", "image-dir"):
+    if kind == "image":
         return run_stills(args, levels)
+    if kind == "folder":
+        return run_folder(args, levels)
     if args.window or args.output is None:
         return run_window(args, levels)
+    if kind == "video" and (args.jobs > 1 or args.segment_seconds or args.ray_address):
+        return run_folder(args, levels)  # one video, split into segments and/or run on Ray
     return run_conversion(args, levels)
 
 

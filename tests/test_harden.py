@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import time
 import subprocess
 import sys
 import threading
@@ -130,7 +131,14 @@ def test_sigterm_ends_the_input_and_still_finishes_a_playable_file(tmp_path):
     src = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=40, rate=10)
     out = tmp_path / "out.mkv"
     levels = ReferenceLevels()
-    op = create_operator("naive", OperatorConfig(levels=levels))
+    naive = create_operator("naive", OperatorConfig(levels=levels))
+
+    class Slow(type(naive)):  # 40 frames take >= 0.8 s: the signal lands mid-file, not after it
+        def expand_uint8(self, frame):
+            time.sleep(0.02)
+            return super().expand_uint8(frame)
+
+    op = Slow(naive.config, naive.curve)
     sent = []
 
     def progress(done, total):
@@ -258,11 +266,11 @@ def test_folder_conversion_skips_finished_outputs(tmp_path, capsys):
     dst.mkdir()
     (dst / "p1.exr").write_bytes(b"an earlier result")
     code, err = _cli(["--input", src, "--output", dst, "--model", "naive"], capsys)
-    assert code == 0 and "skipped 1 image(s)" in err
+    assert code == 0 and "2 converted" in err and "1 skipped" in err and "add --overwrite" in err, err
     assert (dst / "p1.exr").read_bytes() == b"an earlier result"
-    assert sorted(os.listdir(dst)) == ["p0.exr", "p1.exr", "p2.exr"]
+    assert sorted(f for f in os.listdir(dst) if not f.startswith(".")) == ["p0.exr", "p1.exr", "p2.exr"]
     code, err = _cli(["--input", src, "--output", dst, "--model", "naive", "--overwrite"], capsys)
-    assert code == 0 and "skipped" not in err
+    assert code == 0 and "0 skipped" in err and "add --overwrite" not in err, err
     assert read_exr(str(dst / "p1.exr")).shape == (4, 4, 3)
 
 

@@ -132,7 +132,7 @@ class HDR10Writer:
     def __init__(self, path: str, width: int, height: int, levels: ReferenceLevels, *, fps: float | None,
                  time_base=None, hlg: bool = False, crf: float = 18.0, preset: str = "fast",
                  encoder: str = "auto", audio_from: str | None = None, overwrite: bool = False,
-                 expected_frames: int | None = None):
+                 expected_frames: int | None = None, first_frame: int = 0):
         import av
 
         if width % 2 or height % 2:
@@ -157,6 +157,9 @@ class HDR10Writer:
         self.max_cll = 0.0
         self.max_fall = 0.0
         self.frames = 0
+        # Index of the first frame in the whole video: a segment converted on its own (livehdr.batch)
+        # dithers each frame exactly as a single pass would, because the dither seed is the frame index.
+        self.first_frame = first_frame
         self.end_time: float | None = None
         self._last_pts: int | None = None
         self._started: float | None = None  # when the first frame arrived (flush deadline)
@@ -252,14 +255,14 @@ class HDR10Writer:
             planes = [_plane_u16(frame.planes[k], rows) for k, rows in ((0, h), (1, h // 2), (2, h // 2))]
             y, u, v = planes[0][:, :w], planes[1][:, :w // 2], planes[2][:, :w // 2]
             cll, fall = pack.relative_to_yuv420p10(rel, y, u, v, self.levels.paper_white, self.levels.peak,
-                                                   hlg=self.hlg, seed=self.frames,
+                                                   hlg=self.hlg, seed=self.first_frame + self.frames,
                                                    source_peak=self.levels.source_peak)
         else:  # P010: 10 bits in the high bits of 16, chroma interleaved
             y = np.empty((h, w), np.uint16)
             u = np.empty((h // 2, w // 2), np.uint16)
             v = np.empty_like(u)
             cll, fall = pack.relative_to_yuv420p10(rel, y, u, v, self.levels.paper_white, self.levels.peak,
-                                                   hlg=self.hlg, seed=self.frames,
+                                                   hlg=self.hlg, seed=self.first_frame + self.frames,
                                                    source_peak=self.levels.source_peak)
             _plane_u16(frame.planes[0], h)[:, :w] = y << 6
             uv = _plane_u16(frame.planes[1], h // 2)[:, :w]

@@ -112,6 +112,7 @@ class ConversionSettings:
     encoder: str = "auto"
     overwrite: bool = False
     max_frames: int | None = None
+    first_frame: int = 0  # the source is a segment starting at this frame of a longer video (livehdr.batch)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ def run_conversion(settings: ConversionSettings, source, operator,
             time_base=getattr(source, "time_base", None), hlg=settings.hlg, crf=settings.crf,
             preset=settings.preset, encoder=settings.encoder,
             audio_from=source.path if isinstance(source, FileSource) else None, overwrite=settings.overwrite,
-            expected_frames=min(filter(None, (source.frame_count, settings.max_frames)), default=None))
+            expected_frames=min(filter(None, (source.frame_count, settings.max_frames)), default=None),
+            first_frame=settings.first_frame)
         total = source.frame_count
         if settings.max_frames is not None:
             total = min(total, settings.max_frames) if total else settings.max_frames
