@@ -364,6 +364,11 @@ class ScreenSource(Source):
             yield SourceFrame(index=index, pts=t0 - self._start, rgb=None, captured_at=t0,
                               timings={"capture": (t1 - t0) * 1000}, duration=1.0 / self.fps, raw=raw)
 
+    @property
+    def clock_start(self) -> float | None:
+        """time.perf_counter() of the first grab: pts are measured from it."""
+        return self._start
+
     def seek(self, seconds: float) -> None:
         """Live input: nothing to seek."""
 
