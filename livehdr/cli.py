@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--format", choices=("exr", "png"), default="exr",
                     help="still format when --output is a folder (default: exr)")
     io.add_argument("--overwrite", action="store_true", help="replace an existing video output")
+    io.add_argument("--capture-fps", type=positive_float, default=None, metavar="FPS",
+                    help="screen / window capture: grabs per second (default: 60, the usual display rate); "
+                    "fewer leave more CPU to the rest on small machines")
     io.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                     help="stop after N frames (video, demo, screen)")
 
@@ -227,7 +230,7 @@ def run_window(args, levels: ReferenceLevels) -> int:
     models = app.ModelSwitcher(
         names=tuple(e.name for e in list_operators()),
         create=lambda name, new_levels: create_operator(name, dataclasses.replace(base_config, levels=new_levels)))
-    source = open_source(args.input, hwaccel=args.hwaccel)
+    source = open_source(args.input, hwaccel=args.hwaccel, capture_fps=args.capture_fps)
     report = app.run_window(settings, source, operator, models)
     fps = report.presented / report.seconds if report.seconds > 0 else 0.0
     dropped = ("" if report.dropped_share is None else
@@ -255,7 +258,7 @@ def run_conversion(args, levels: ReferenceLevels) -> int:
     from livehdr.pipeline import run_conversion as convert
 
     check_output(args.output, args.overwrite)  # before any slow work
-    source = open_source(args.input, hwaccel=args.hwaccel)
+    source = open_source(args.input, hwaccel=args.hwaccel, capture_fps=args.capture_fps)
     bar = None
 
     def progress(done: int, total: int | None) -> None:

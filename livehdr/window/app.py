@@ -94,7 +94,8 @@ class LiveWindow:
         self.presented = 0
         self.latencies = deque(maxlen=1024)
         self.present_times = deque(maxlen=120)
-        self.timing = {name: deque(maxlen=120) for name in ("upload", "hud", "draw", "wait")}
+        # "present": the buffer swap; with a CPU renderer (llvmpipe) most of the drawing happens there
+        self.timing = {name: deque(maxlen=120) for name in ("upload", "hud", "draw", "present", "wait")}
         self._first_grab = None  # the live source's grab count when the first frame was presented
         self.all_latencies: list[float] = []
         self._overlay_key = None
@@ -310,8 +311,10 @@ class LiveWindow:
             now = time.perf_counter()
             if new or dirty or now >= self._hud_due:
                 self.draw()
+                t_swap = time.perf_counter()
                 p.present()
                 t = time.perf_counter()
+                self.timing["present"].append((t - t_swap) * 1e3)
                 dirty = False
                 if new:
                     if self.presented == 0:
