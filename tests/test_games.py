@@ -218,7 +218,7 @@ def test_window_capture_finds_and_follows_its_window():
                 time.sleep(0.1)
                 later = _next_frame(frames, first.index)
                 later = _next_frame(frames, later.index)  # a grab that surely started after the move
-                assert src.grabber.area.rect() == (400, 300, 160, 120)
+                assert src.last_rect == (400, 300, 160, 120)  # it followed the window
             finally:
                 src.close()
         finally:

@@ -13,7 +13,7 @@ The window uploads them to the GPU as they are; ``SourceFrame.rgb`` decodes them
 Low latency: a capture thread grabs at the display rate (``CAPTURE_FPS``) and keeps only the newest
 frame; ``frames()`` always hands out the newest one not handed out before, never a queue of stale ones.
 ``captured_at`` is the ``time.perf_counter()`` when the grab started and ``pts`` the same clock from the
-first grab, so recordings have true (variable) frame timing. ``grabbed`` counts every grab: frames grabbed
+first frame handed out, so recordings start at 0 and have true (variable) frame timing. ``grabbed`` counts every grab: frames grabbed
 but never handed out were dropped because the consumer was busy.
 
 Monitor numbers follow mss: ``screen:0`` is all monitors together, ``screen:1`` the first (= ``screen``).
@@ -285,6 +285,7 @@ class ScreenSource(Source):
         self.delivered = 0
         self._excluded: tuple = ()  # root-coordinate rectangles to black out (livehdr's own window)
         self.excluded_last = False  # the last grab overlapped an excluded rectangle
+        self.last_rect = None  # root-coordinate rectangle of the last grab (a followed window's position)
         self._cond = threading.Condition()
         self._latest = None  # (index, t0, t1, RawPixels)
         self._error: BaseException | None = None
@@ -330,8 +331,7 @@ class ScreenSource(Source):
                 self._mask_excluded(words, area_rect)
             t1 = time.perf_counter()
             with self._cond:
-                if self._start is None:
-                    self._start = t0
+                self.last_rect = area_rect
                 self._latest = (index, t0, t1, RawPixels(words, masks))
                 self.grabbed += 1
                 self._cond.notify_all()
@@ -360,13 +360,15 @@ class ScreenSource(Source):
                     return
                 index, t0, t1, raw = self._latest
                 self.delivered += 1
+                if self._start is None:  # pts count from the first frame handed out: recordings start at 0
+                    self._start = t0
             last = index
             yield SourceFrame(index=index, pts=t0 - self._start, rgb=None, captured_at=t0,
                               timings={"capture": (t1 - t0) * 1000}, duration=1.0 / self.fps, raw=raw)
 
     @property
     def clock_start(self) -> float | None:
-        """time.perf_counter() of the first grab: pts are measured from it."""
+        """time.perf_counter() when the first frame handed out was grabbed: pts are measured from it."""
         return self._start
 
     def seek(self, seconds: float) -> None:
