@@ -102,3 +102,25 @@ def test_raw_depth30_words_keep_ten_bits(egl):
     want = color.tonemap_preview_SDR(color.eotf_sRGB(k / 1023.0), ReferenceLevels())
     assert np.abs(out - want).max() <= LSB
     np.testing.assert_array_equal(np.rint(raw.to_rgb() * 1023), k)
+
+
+def test_raw_depth30_upload_in_a_glx_window_context():
+    """The 2-10-10-10 upload goes through libOpenGL (glvnd) beside moderngl: check it in glfw's GLX context
+    too, not only under EGL."""
+    from livehdr.window.presenters import WindowPresenter
+
+    from xvfb import display_env, xvfb
+
+    rng = np.random.default_rng(9)
+    k = rng.integers(0, 1024, size=(24, 32, 3), dtype=np.int64)
+    raw = RawPixels(((k[..., 0] << 20) | (k[..., 1] << 10) | k[..., 2]).astype(np.uint32), MASKS_X2RGB10)
+    op = create_operator("naive", OperatorConfig())
+    state = ViewState(view="sdr", mode="sdr", dither=0.0)
+    with xvfb(320, 240, 30) as display, display_env(display):
+        presenter = WindowPresenter(64, 48, "livehdr - test")
+        try:
+            out = draw_curve(presenter.ctx, raw, op, state)
+        finally:
+            presenter.close()
+    want = color.tonemap_preview_SDR(color.eotf_sRGB(k / 1023.0), ReferenceLevels())
+    assert np.abs(out - want).max() <= LSB
