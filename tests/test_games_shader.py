@@ -124,3 +124,26 @@ def test_raw_depth30_upload_in_a_glx_window_context():
             presenter.close()
     want = color.tonemap_preview_SDR(color.eotf_sRGB(k / 1023.0), ReferenceLevels())
     assert np.abs(out - want).max() <= LSB
+
+
+def test_overlay_updates_only_its_painted_box_and_clears_the_old_one(egl):
+    """The HUD is encoded and written only where it paints; a moved HUD leaves nothing behind."""
+    r = Renderer(egl)
+    sdr = np.zeros((48, 64, 3), np.uint8)
+    op = create_operator("naive", OperatorConfig())
+    r.upload_sdr(sdr, "naive", gl_renderer.shader_uniforms(op))
+    fbo = gl_renderer.create_offscreen_target(egl, 64, 48)
+    state = ViewState(view="hdr", mode="sdr", dither=0.0)
+    shots = []
+    for box in ((2, 3, 20, 10), (40, 30, 60, 44)):  # x0, y0, x1, y1 (row 0 at the top)
+        ov = np.zeros((48, 64, 4), np.uint8)
+        ov[box[1]:box[3], box[0]:box[2]] = (255, 255, 255, 255)
+        r.set_overlay(ov)
+        r.draw(fbo, (64, 48), state)
+        shots.append((box, r.read(fbo)))
+    r.release()
+    fbo.release()
+    for box, out in shots:
+        inside = np.zeros((48, 64), bool)
+        inside[box[1]:box[3], box[0]:box[2]] = True
+        assert np.all(out[inside] == 1.0) and np.all(out[~inside] == 0.0)

@@ -157,6 +157,7 @@ class Renderer:
         self._sdr_kind = None  # what sdr_tex holds: 'f1', 'f4', 'bgrx8' or 'x2rgb10'
         self.curve = None  # SHADER_CURVES name computing the HDR picture from sdr_tex; None: hdr_tex holds it
         self.curve_uniforms: dict = {}
+        self._overlay_box = None  # (x0, y0, x1, y1) the overlay texture holds painted pixels in
         self.frame_size = (0, 0)
         self.program(VIEWS[0], MODES[0])  # fail early (and clearly) if the driver rejects the shaders
         self.set_overlay(np.zeros((1, 1, 4), dtype=np.uint8))
@@ -272,24 +273,39 @@ class Renderer:
             return
         rgba = self._overlay_rgba
         h, w = rgba.shape[:2]
-        out = np.zeros((h, w, 4), dtype=np.float16)
-        painted = rgba[..., 3] > 0
-        pixels = rgba[painted]
-        # An overlay has a handful of colours: encode each once, not each pixel.
-        keys = (pixels[:, 0].astype(np.uint32) << 16) | (pixels[:, 1].astype(np.uint32) << 8) | pixels[:, 2]
-        unique, inverse = np.unique(keys, return_inverse=True)
-        colours = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=-1) / 255.0
-        if state.mode == "pq":
-            levels = color.ReferenceLevels(state.paper_white, state.peak)
-            colours = color.encode_PQ_BT2020(color.eotf_sRGB(colours), levels)
-        out[painted, :3] = colours[inverse.reshape(-1)]
-        out[painted, 3] = pixels[:, 3] / 255.0
         if self.overlay_tex is None or self.overlay_tex.size != (w, h):
             if self.overlay_tex is not None:
                 self.overlay_tex.release()
             self.overlay_tex = self.ctx.texture((w, h), 4, dtype="f2", alignment=1)
             self.overlay_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
-        self.overlay_tex.write(out)
+            self.overlay_tex.write(np.zeros((h, w, 4), dtype=np.float16))
+            self._overlay_box = None
+        # Only the rectangle the HUD paints is encoded and written (a full window of float16 cost ~70 ms per
+        # HUD refresh at 1728x972 on llvmpipe's machine); what the previous overlay painted is cleared first.
+        alpha = rgba[..., 3]
+        rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+        box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if rows.size else None
+        old = self._overlay_box
+        if old is not None and old != box:
+            x0, y0, x1, y1 = old
+            self.overlay_tex.write(np.zeros((y1 - y0, x1 - x0, 4), np.float16), viewport=(x0, y0, x1 - x0, y1 - y0))
+        self._overlay_box = box
+        if box is not None:
+            x0, y0, x1, y1 = box
+            sub = rgba[y0:y1, x0:x1]
+            out = np.zeros(sub.shape, dtype=np.float16)
+            painted = sub[..., 3] > 0
+            pixels = sub[painted]
+            # An overlay has a handful of colours: encode each once, not each pixel.
+            keys = (pixels[:, 0].astype(np.uint32) << 16) | (pixels[:, 1].astype(np.uint32) << 8) | pixels[:, 2]
+            unique, inverse = np.unique(keys, return_inverse=True)
+            colours = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=-1) / 255.0
+            if state.mode == "pq":
+                levels = color.ReferenceLevels(state.paper_white, state.peak)
+                colours = color.encode_PQ_BT2020(color.eotf_sRGB(colours), levels)
+            out[painted, :3] = colours[inverse.reshape(-1)]
+            out[painted, 3] = pixels[:, 3] / 255.0
+            self.overlay_tex.write(out, viewport=(x0, y0, x1 - x0, y1 - y0))
         self._overlay_key = key
 
     # ---- drawing ---------------------------------------------------------------------------------
