@@ -104,28 +104,6 @@ def test_raw_depth30_words_keep_ten_bits(egl):
     np.testing.assert_array_equal(np.rint(raw.to_rgb() * 1023), k)
 
 
-def test_raw_depth30_upload_in_a_glx_window_context():
-    """The 2-10-10-10 upload goes through libOpenGL (glvnd) beside moderngl: check it in glfw's GLX context
-    too, not only under EGL."""
-    from livehdr.window.presenters import WindowPresenter
-
-    from xvfb import display_env, xvfb
-
-    rng = np.random.default_rng(9)
-    k = rng.integers(0, 1024, size=(24, 32, 3), dtype=np.int64)
-    raw = RawPixels(((k[..., 0] << 20) | (k[..., 1] << 10) | k[..., 2]).astype(np.uint32), MASKS_X2RGB10)
-    op = create_operator("naive", OperatorConfig())
-    state = ViewState(view="sdr", mode="sdr", dither=0.0)
-    with xvfb(320, 240, 30) as display, display_env(display):
-        presenter = WindowPresenter(64, 48, "livehdr - test")
-        try:
-            out = draw_curve(presenter.ctx, raw, op, state)
-        finally:
-            presenter.close()
-    want = color.tonemap_preview_SDR(color.eotf_sRGB(k / 1023.0), ReferenceLevels())
-    assert np.abs(out - want).max() <= LSB
-
-
 def test_overlay_updates_only_its_painted_box_and_clears_the_old_one(egl):
     """The HUD is encoded and written only where it paints; a moved HUD leaves nothing behind."""
     r = Renderer(egl)
@@ -147,3 +125,26 @@ def test_overlay_updates_only_its_painted_box_and_clears_the_old_one(egl):
         inside = np.zeros((48, 64), bool)
         inside[box[1]:box[3], box[0]:box[2]] = True
         assert np.all(out[inside] == 1.0) and np.all(out[~inside] == 0.0)
+
+
+# Last in this file: a glfw window unbinds the module's EGL context (renderer.release_egl_current).
+def test_raw_depth30_upload_in_a_glx_window_context():
+    """The 2-10-10-10 upload goes through libOpenGL (glvnd) beside moderngl: check it in glfw's GLX context
+    too, not only under EGL."""
+    from livehdr.window.presenters import WindowPresenter
+
+    from xvfb import display_env, xvfb
+
+    rng = np.random.default_rng(9)
+    k = rng.integers(0, 1024, size=(24, 32, 3), dtype=np.int64)
+    raw = RawPixels(((k[..., 0] << 20) | (k[..., 1] << 10) | k[..., 2]).astype(np.uint32), MASKS_X2RGB10)
+    op = create_operator("naive", OperatorConfig())
+    state = ViewState(view="sdr", mode="sdr", dither=0.0)
+    with xvfb(320, 240, 30) as display, display_env(display):
+        presenter = WindowPresenter(64, 48, "livehdr - test")
+        try:
+            out = draw_curve(presenter.ctx, raw, op, state)
+        finally:
+            presenter.close()
+    want = color.tonemap_preview_SDR(color.eotf_sRGB(k / 1023.0), ReferenceLevels())
+    assert np.abs(out - want).max() <= LSB
