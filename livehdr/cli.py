@@ -38,6 +38,8 @@ examples:
   run_live.py --input video.mp4 --output out.mkv --model bt2446a --crf 16
   run_live.py --input video.mp4 --compare               live window, SDR | HDR split view
   run_live.py --input screen --compare                  screen capture passthrough for games
+  run_live.py --input 'window:My Game' --model naive    one window, followed as it moves
+  run_live.py --input screen --output game.mkv          record the screen to HDR10 (capture-clock timing)
   run_live.py --list-models
 """
 
@@ -60,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     io = p.add_argument_group("input and output")
     io.add_argument("--input", "-i", default=None,
                     help="image file, image folder, video file, 'demo' (built-in clip), 'screen', "
-                    "'screen:N' (monitor N) or 'screen:x,y,w,h' (region)")
+                    "'screen:N' (monitor N), 'screen:x,y,w,h' (region) or 'window:TITLE' (one window, "
+                    "followed when it moves)")
     io.add_argument("--output", "-o", default=None,
                     help="output file: .exr/.png for stills, .mkv/.mp4 for HDR10 video; a folder for a "
                     "folder of images. Without it a window opens (when a display exists)")
@@ -68,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="still format when --output is a folder (default: exr)")
     io.add_argument("--overwrite", action="store_true", help="replace existing outputs (video, stills; a folder "
                     "conversion otherwise skips images whose output exists)")
+    io.add_argument("--capture-fps", type=positive_float, default=None, metavar="FPS",
+                    help="screen / window capture: grabs per second (default: 60, the usual display rate); "
+                    "fewer leave more CPU to the rest on small machines")
     io.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                     help="stop after N frames (video, demo, screen)")
 
@@ -95,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     video = p.add_argument_group("video encoding (HDR10 HEVC)")
     video.add_argument("--crf", type=float, default=18.0, help="x265 constant rate factor (default: 18)")
-    video.add_argument("--preset", default="fast",
-                       help="x265 preset, ultrafast..placebo (default: fast)")
+    video.add_argument("--preset", default=None,
+                       help="x265 preset, ultrafast..placebo (default: fast; ultrafast when recording a screen "
+                       "or window, so the encoder keeps up with the capture)")
     video.add_argument("--hlg", action="store_true", help="write HLG (ARIB STD-B67) instead of PQ")
     video.add_argument("--encoder", choices=("auto", "libx265", "hevc_nvenc"), default="auto",
                        help="auto uses NVENC when the GPU has an encoder, else libx265")
@@ -164,7 +171,10 @@ def build_operator(args, levels: ReferenceLevels):
 def conversion_settings(args, levels: ReferenceLevels):
     from livehdr.pipeline import ConversionSettings
 
-    return ConversionSettings(output=args.output, levels=levels, hlg=args.hlg, crf=args.crf, preset=args.preset,
+    from livehdr.io.inputs import is_screen_spec
+
+    preset = args.preset or ("ultrafast" if is_screen_spec(args.input) else "fast")
+    return ConversionSettings(output=args.output, levels=levels, hlg=args.hlg, crf=args.crf, preset=preset,
                               encoder=args.encoder, overwrite=args.overwrite, max_frames=args.max_frames)
 
 
@@ -300,8 +310,8 @@ def run_window(args, levels: ReferenceLevels) -> int:
     from livehdr.window import app
 
     if args.output is not None:
-        raise UserError("showing the window while writing --output is not supported yet; run the conversion "
-                        "and the window separately")
+        raise UserError("--window with --output (showing and recording at once) is not supported yet: record "
+                        "with --output alone, or watch with the window alone")
     settings = window_settings(args, levels)
     app.check_window_settings(settings)
     operator = build_operator(args, levels)
@@ -309,11 +319,13 @@ def run_window(args, levels: ReferenceLevels) -> int:
     models = app.ModelSwitcher(
         names=tuple(e.name for e in list_operators()),
         create=lambda name, new_levels: create_operator(name, dataclasses.replace(base_config, levels=new_levels)))
-    source = open_source(args.input, hwaccel=args.hwaccel)
+    source = open_source(args.input, hwaccel=args.hwaccel, capture_fps=args.capture_fps)
     report = app.run_window(settings, source, operator, models)
     fps = report.presented / report.seconds if report.seconds > 0 else 0.0
+    dropped = ("" if report.dropped_share is None else
+               f", {100 * report.dropped_share:.0f} % of {report.produced} grabbed frames dropped")
     print(f"livehdr: presented {report.presented} frames in {report.seconds:.1f} s ({fps:.1f} fps), "
-          f"capture->present latency median {app.fmt_ms(report.latency_ms)} ms", file=sys.stderr)
+          f"capture->present latency median {app.fmt_ms(report.latency_ms)} ms{dropped}", file=sys.stderr)
     if args.stats:
         print("livehdr: median ms per stage: " + ", ".join(f"{k} {app.fmt_ms(v)}" for k, v in report.stage_ms.items()),
               file=sys.stderr)
@@ -389,7 +401,7 @@ def run_conversion(args, levels: ReferenceLevels) -> int:
     from livehdr.pipeline import run_conversion as convert
 
     check_output(args.output, args.overwrite)  # before any slow work
-    source = open_source(args.input, hwaccel=args.hwaccel)
+    source = open_source(args.input, hwaccel=args.hwaccel, capture_fps=args.capture_fps)
     progress = progress_for(os.path.basename(args.output))
     try:
         operator = build_operator(args, levels)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages the tests and the window need: a virtual X server (10-bit capable) and Mesa's
-# EGL/GL drivers (llvmpipe) for headless OpenGL. Installs only what is missing; needs root or sudo.
+# EGL/GL drivers (llvmpipe) for headless OpenGL; libX11 + libXext (MIT-SHM) for screen capture.
+# Installs only what is missing; needs root or sudo.
 set -euo pipefail
-pkgs=(xvfb x11-utils libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libgles2)
+pkgs=(xvfb x11-utils libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libgles2 libx11-6 libxext6)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

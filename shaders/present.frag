@@ -130,8 +130,80 @@ vec3 difference(vec3 rel_hdr, vec3 rel_sdr) {
 
 // ---- sampling --------------------------------------------------------------------------------------
 // Frames are uploaded top row first, so the texture's t axis points down the picture.
-vec3 sample_hdr(vec2 uv) { return texture(u_hdr, vec2(uv.x, 1.0 - uv.y)).rgb; }
-vec3 sample_sdr_relative(vec2 uv) { return eotf_input(texture(u_sdr, vec2(uv.x, 1.0 - uv.y)).rgb); }
+vec3 sample_sdr_code(vec2 uv) { return texture(u_sdr, vec2(uv.x, 1.0 - uv.y)).rgb; }
+vec3 sample_sdr_relative(vec2 uv) { return eotf_input(sample_sdr_code(uv)); }
+
+// ---- classical curves evaluated here (games: capture -> texture -> this, nothing per pixel on the CPU) --
+// SHADER_CURVE (1 naive, 2 bt2446c, 3 bt2446a) is #defined by gl_renderer when the operator is a classical
+// curve; the maths mirrors operators/classical.py (tests compare the framebuffer to 10-bit precision).
+#ifdef SHADER_CURVE
+uniform float u_saturation;    // OperatorConfig.saturation (operators.base.adjust_saturation)
+uniform float u_max_relative;  // the operator's output range (peak / paper white)
+uniform float u_curve_peak;    // cd/m2 the curve was built for (ReferenceLevels.peak)
+uniform float u_curve_paper_white;
+uniform float u_sdr_white;     // bt2446a's L_SDR parameter
+
+#if SHADER_CURVE == 2
+// classical.luminance_inverse_BT2446c: ITU-R BT.2446-1 Method C tone curve inverse (clause 6.2), cd/m2
+float luminance_inverse_BT2446c(float Y) {
+    float Y_hdr_ip = BT2446C_Y_SDR_IP / BT2446C_K1;
+    return Y < BT2446C_Y_SDR_IP ? Y / BT2446C_K1
+                                : (exp((Y - BT2446C_K4) / BT2446C_K2) + BT2446C_K3) * Y_hdr_ip;
+}
+#endif
+
+#if SHADER_CURVE == 3
+// classical.luma_inverse_BT2446a: ITU-R BT.2446-1 Method A luma curve inverse (clause 4.2, steps 2-5)
+float rho_BT2446a(float L) { return 1.0 + 32.0 * pow(L / PQ_PEAK, 1.0 / 2.4); }
+float luma_inverse_BT2446a(float Y_sdr) {
+    float rho_s = rho_BT2446a(u_sdr_white), rho_h = rho_BT2446a(u_curve_peak);
+    float Yc = log(1.0 + (rho_s - 1.0) * clamp(Y_sdr, 0.0, 1.0)) / log(rho_s);
+    float lo = 1.077 * BT2446A_YP_KNEE_LOW, hi = 0.5 * BT2446A_YP_KNEE_HIGH + 0.5;
+    float disc = max(2.7811 * 2.7811 - 4.0 * 1.1510 * (Yc + 0.6302), 0.0);
+    float Yp = Yc <= lo ? Yc / 1.077 : (Yc < hi ? (2.7811 - sqrt(disc)) / (2.0 * 1.1510) : (Yc - 0.5) / 0.5);
+    return (exp(Yp * log(rho_h)) - 1.0) / (rho_h - 1.0);
+}
+#endif
+
+vec3 expand_curve(vec3 V) {
+    V = clamp(V, 0.0, 1.0);
+#if SHADER_CURVE == 1
+    vec3 rel = eotf_input(V);  // classical.expand_naive
+#elif SHADER_CURVE == 2
+    vec3 lin = eotf_input(V);  // classical.expand_BT2446c
+    float Y_sdr = dot(lin, WEIGHTS_BT709) * CURVE_SDR_REFERENCE_WHITE;
+    vec3 rel = lin * (luminance_inverse_BT2446c(Y_sdr) / max(Y_sdr, 1e-6))
+             * (CURVE_SDR_REFERENCE_WHITE / u_curve_paper_white);
+#else
+    // classical.expand_BT2446a: BT.2020 Y'C'bC'r (BT.2020-2 Table 4) with gamma 2.4, luma inverted,
+    // chroma through the inverse colour correction.
+    vec3 lin2020 = max(BT709_TO_BT2020 * eotf_input(V), 0.0);
+    vec3 p = pow(lin2020, vec3(1.0 / 2.4));
+    float Y = dot(p, CURVE_WEIGHTS_BT2020);
+    float Cb = (p.b - Y) / 1.8814, Cr = (p.r - Y) / 1.4746;
+    float Y_sdr = clamp(Y + max(0.1 * Cr, 0.0), 0.0, 1.0);
+    float Y_hdr = luma_inverse_BT2446a(Y_sdr);
+    float gain = 1.1 * Y_hdr / max(Y_sdr, 1e-6);
+    Cb *= gain;
+    Cr *= gain;
+    float R = Y_hdr + 1.4746 * Cr, B = Y_hdr + 1.8814 * Cb;
+    float G = (Y_hdr - CURVE_WEIGHTS_BT2020.r * R - CURVE_WEIGHTS_BT2020.b * B) / CURVE_WEIGHTS_BT2020.g;
+    vec3 rgb2020 = pow(clamp(vec3(R, G, B), 0.0, 1.0), vec3(2.4)) * u_curve_peak;
+    vec3 rel = CURVE_BT2020_TO_BT709 * rgb2020 / u_curve_paper_white;
+#endif
+    float Yr = dot(rel, WEIGHTS_BT709);  // adjust_saturation: chroma scaled around BT.709 luminance
+    return clamp(Yr + u_saturation * (rel - Yr), 0.0, u_max_relative);
+}
+#endif
+
+// The HDR picture. Each source of it is one compile-time branch:
+vec3 sample_hdr(vec2 uv) {
+#ifdef SHADER_CURVE
+    return expand_curve(sample_sdr_code(uv));  // classical curve on the SDR texture (capture passthrough)
+#else
+    return texture(u_hdr, vec2(uv.x, 1.0 - uv.y)).rgb;  // operator output uploaded by the CPU
+#endif
+}
 
 // Interleaved gradient noise: cheap, stable per pixel, no texture needed.
 float noise(vec2 p) { return fract(52.9829189 * fract(dot(p, vec2(0.06711056, 0.00583715)))); }

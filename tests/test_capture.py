@@ -44,7 +44,7 @@ def test_capture_depth24_region_and_monitor_exact():
 
         src = capture.open_screen_source("screen:10,20,64,48")
         try:
-            assert src.backend == "mss" and src.is_live
+            assert src.backend == "xshm-depth24" and src.is_live
             assert (src.width, src.height) == (64, 48)
             frame = next(iter(src.frames()))
         finally:
@@ -75,7 +75,7 @@ def test_capture_depth30_keeps_ten_bits():
         put_root_pixels(display, 5, 7, pattern, bits=10)
         src = capture.open_screen_source("screen:5,7,40,32")
         try:
-            assert src.backend == "xlib-depth30"
+            assert src.backend == "xshm-depth30"
             frame = next(iter(src.frames()))
         finally:
             src.close()

@@ -162,6 +162,8 @@ class HDR10Writer:
         self.first_frame = first_frame
         self.end_time: float | None = None
         self._last_pts: int | None = None
+        self._first_pts: int | None = None  # ticks of the first frame given to the encoder (dts sanity bound)
+        self._last_dts: int | None = None  # of the last packet muxed
         self._started: float | None = None  # when the first frame arrived (flush deadline)
         self._muxed_end: float | None = None  # end time (s) of the latest video packet in the file
         self.encoder_stuck = False
@@ -288,9 +290,11 @@ class HDR10Writer:
         frame.time_base = self.time_base
         length = duration / self.time_base if duration else step
         frame.duration = max(1, round(length))
+        self._last_pts = ticks
+        if self._first_pts is None:
+            self._first_pts = ticks
         self._mux(self.stream.encode(frame))
         t2 = time.perf_counter()
-        self._last_pts = ticks
         self.frames += 1
         self.end_time = float((ticks + frame.duration) * self.time_base)
         self.timings = {"pack": (t1 - t0) * 1000, "encode": (t2 - t1) * 1000}
@@ -311,11 +315,20 @@ class HDR10Writer:
     def _sane_dts(self, packet) -> None:
         """x265 4.2 returns uninitialised decode timestamps when a stream has fewer frames than its B-frame
         delay (seen with 2-frame clips: dts = -9.4e13). Such a stream has no reordering, so dts = pts is
-        right; only stamps that cannot be true (after pts, or far before it) are replaced."""
-        window = 64 * max(1, round(1 / (self.fps * self.time_base)))
-        if packet.pts is not None and (packet.dts is None or packet.dts > packet.pts
-                                       or packet.dts < packet.pts - window):
-            packet.dts = packet.pts
+        right. Only stamps that cannot be true are replaced: after pts, or before anything x265 could
+        derive (its first dts lie at most one input span before the first pts). The bound is in time, not
+        in frames: with capture-clock timestamps a reordered frame's dts can lie seconds before its pts, and
+        the old "64 frame periods" bound rewrote such a true dts to pts, so the next dts went backwards and
+        the muxer refused it (EINVAL, issue #15)."""
+        if packet.pts is None:
+            return
+        lowest = self._first_pts - (self._last_pts - self._first_pts) - 1 if self._first_pts is not None else 0
+        if packet.dts is None or packet.dts > packet.pts or packet.dts < lowest:
+            dts = packet.pts
+            if self._last_dts is not None and dts <= self._last_dts:
+                dts = self._last_dts + 1  # decode order must still increase
+            packet.dts = dts
+        self._last_dts = packet.dts
 
     # ---------------------------------------------------------------------------------------------------
     # Finish: flush, remux with audio, write the measured MaxCLL / MaxFALL

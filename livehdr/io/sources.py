@@ -5,7 +5,6 @@ float32 in [0, 1] for deeper sources (kept from rgb48le, so 10-bit gradients sur
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import os
 import time
 from typing import Iterator
@@ -20,14 +19,35 @@ from livehdr.base.log import note, warn
 DEMO_WIDTH, DEMO_HEIGHT, DEMO_FPS, DEMO_SECONDS = 1280, 720, 30.0, 10.0
 
 
-@dataclass
 class SourceFrame:
-    index: int
-    pts: float | None  # seconds, presentation time as the source states it (variable frame rate kept)
-    rgb: np.ndarray  # H x W x 3: uint8, or float32 code values in [0, 1] for > 8-bit sources
-    captured_at: float  # time.perf_counter() when the frame became available
-    timings: dict = field(default_factory=dict)  # ms spent per stage for this frame ('decode', 'to_rgb')
-    duration: float | None = None  # seconds the frame is shown, when the source knows it
+    """One frame. ``rgb``: H x W x 3 R'G'B' (uint8, or float32 code values in [0, 1] for > 8-bit sources).
+
+    A screen capture delivers ``raw`` (X server pixels as they were grabbed, see capture.RawPixels) instead:
+    the window uploads those to the GPU untouched, and ``rgb`` is decoded from them only when a CPU stage
+    asks for it, so the live path spends no per-pixel work in Python when nothing needs it.
+    """
+
+    __slots__ = ("index", "pts", "_rgb", "captured_at", "timings", "duration", "raw")
+
+    def __init__(self, index: int, pts: float | None, rgb: np.ndarray | None, captured_at: float,
+                 timings: dict | None = None, duration: float | None = None, raw=None):
+        self.index = index
+        self.pts = pts  # seconds, presentation time as the source states it (variable frame rate kept)
+        self._rgb = rgb
+        self.captured_at = captured_at  # time.perf_counter() when the frame became available
+        self.timings = timings if timings is not None else {}  # ms per stage ('decode', 'to_rgb', 'capture')
+        self.duration = duration  # seconds the frame is shown, when the source knows it
+        self.raw = raw
+
+    @property
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None and self.raw is not None:
+            self._rgb = self.raw.to_rgb()
+        return self._rgb
+
+    @rgb.setter
+    def rgb(self, value: np.ndarray) -> None:
+        self._rgb = value
 
 
 class Source:

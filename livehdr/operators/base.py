@@ -33,6 +33,9 @@ class Operator:
 
     name = "base"
     description = ""
+    # A curve the live window's shader evaluates itself from the SDR pixels (window/renderer.SHADER_CURVES):
+    # the live pipeline then skips the per-pixel call. None: the operator always runs here.
+    shader_curve: str | None = None
 
     def __init__(self, config: OperatorConfig):
         self.config = config

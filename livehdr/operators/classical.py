@@ -208,6 +208,7 @@ class ClassicalOperator(Operator):
         self.name = curve.name
         self.description = curve.description
         self.params = resolve_params(curve, dict(config.params))
+        self.shader_curve = curve.name
         self._table = None
 
     def expand(self, V):

@@ -42,8 +42,10 @@ class _Conversion:
 
     def _read(self) -> None:
         try:
-            for frame in self.source.frames():
-                if self.end_requested.is_set() or (self.max_frames is not None and frame.index >= self.max_frames):
+            # Count frames taken, not source indices: a live capture's indices count every grab, also the
+            # ones replaced by newer grabs while the encoder was busy.
+            for taken, frame in enumerate(self.source.frames()):
+                if self.end_requested.is_set() or (self.max_frames is not None and taken >= self.max_frames):
                     self.cut_short = True
                     break
                 for stage in ("decode", "to_rgb"):

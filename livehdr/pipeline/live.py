@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import threading
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -19,11 +20,12 @@ from livehdr.pipeline.stages import StageTimes, apply_operator, to_uint8
 class ProcessedFrame:
     index: int
     pts: float | None
-    sdr: np.ndarray  # H x W x 3 uint8, the input as shown
-    hdr: np.ndarray  # H x W x 3 float32, operator output
+    sdr: object  # H x W x 3 uint8 / float32 code values, or the capture's raw pixels (capture.RawPixels)
+    hdr: np.ndarray | None  # H x W x 3 float32 operator output; None: the GPU computes it (``shader``)
     captured_at: float  # time.perf_counter() when the source delivered it
     processed_at: float  # time.perf_counter() when the operator finished
     content_peak: float | None = None  # cd/m2 the operator could reach for this frame (the roll-off's source)
+    shader: object = None  # the operator the GPU evaluates for this frame (hdr is None), else None
 
 
 class _Slot:
@@ -70,9 +72,12 @@ class _Slot:
 class LivePipeline:
     """Source thread + operator thread with slots of one; the window polls ``latest()``."""
 
-    def __init__(self, source, operator):
+    def __init__(self, source, operator, on_gpu: Callable[[object], bool] | None = None):
+        """``on_gpu(operator)``: True when the consumer computes that operator itself from the SDR pixels
+        (the window's shader does classical curves); such frames skip the per-pixel call here."""
         self.source = source
         self._operator = operator
+        self._on_gpu = on_gpu
         self._op_lock = threading.Lock()
         self._inbox = _Slot()
         self._outbox = _Slot()
@@ -151,7 +156,7 @@ class LivePipeline:
 
     def stats(self) -> dict[str, float]:
         medians = self.times.medians()
-        medians["dropped"] = float(self._inbox.dropped)
+        medians["dropped"] = float(self._inbox.dropped + self._outbox.dropped)
         return medians
 
     # threads ---------------------------------------------------------------------------------------------
@@ -222,12 +227,21 @@ class LivePipeline:
             try:
                 with self._op_lock:
                     operator = self._operator
+                peak = getattr(operator, "content_peak", None)
+                if self._on_gpu is not None and self._on_gpu(operator):
+                    # Pixels go to the GPU as the source gave them (raw capture words stay raw).
+                    sdr = frame.raw if frame.raw is not None else frame.rgb
+                    t1 = time.perf_counter()
+                    self.times.add("latency", (t1 - frame.captured_at) * 1000)
+                    self._outbox.put(ProcessedFrame(frame.index, frame.pts, sdr, None, frame.captured_at, t1, peak,
+                                                    shader=operator))
+                    continue
                 t0 = time.perf_counter()
                 hdr = apply_operator(operator, frame.rgb)
                 t1 = time.perf_counter()
                 self.times.add("infer", (t1 - t0) * 1000)
                 self.times.add("latency", (t1 - frame.captured_at) * 1000)
                 self._outbox.put(ProcessedFrame(frame.index, frame.pts, to_uint8(frame.rgb), hdr,
-                                                frame.captured_at, t1, getattr(operator, "content_peak", None)))
+                                                frame.captured_at, t1, peak))
             finally:
                 self._inbox.done()

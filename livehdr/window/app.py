@@ -63,6 +63,8 @@ class WindowReport:
     seconds: float
     latency_ms: float | None  # median capture -> present
     stage_ms: dict  # median ms per stage (pipeline and window)
+    produced: int | None = None  # frames the live source grabbed (None: not a live source)
+    dropped_share: float | None = None  # of those, the share never presented (replaced by newer ones)
 
 
 def _median(values) -> float | None:
@@ -93,9 +95,12 @@ class LiveWindow:
         self.latencies = deque(maxlen=1024)
         self.present_times = deque(maxlen=120)
         self.started_at = time.perf_counter()
-        self.timing = {name: deque(maxlen=120) for name in ("upload", "hud", "draw", "wait")}
+        # "present": the buffer swap; with a CPU renderer (llvmpipe) most of the drawing happens there
+        self.timing = {name: deque(maxlen=120) for name in ("upload", "hud", "draw", "present", "wait")}
+        self._first_grab = None  # the live source's grab count when the first frame was presented
         self.all_latencies: list[float] = []
         self._overlay_key = None
+        self._own_overlap_said = False
         self._hud_due = 0.0
         self._message_until = 0.0
 
@@ -172,8 +177,11 @@ class LiveWindow:
             stages[k] = _median(list(v))
         dropped = stages.pop("dropped", None)
         stages.pop("latency", None)  # the pipeline's capture->operator latency; the HUD shows ->present
+        share = self.dropped_share()
+        drops = (f"  DROPPED {100 * share:.0f}% OF {self.produced()} GRABBED" if share is not None
+                 else f"  DROPPED {int(dropped)}" if dropped is not None else "")
         lines.append("  ".join(f"{k} {fmt_ms(v)}" for k, v in stages.items() if isinstance(v, (int, float)))
-                     + " MS" + (f"  DROPPED {int(dropped)}" if dropped is not None else ""))
+                     + " MS" + drops)
         view = s.view + (f" ({s.layout}{', swapped' if s.swap else ''})" if s.view == "split" else "")
         lines.append(f"VIEW {view}  OUTPUT {s.mode.upper()} {bits}-BIT" + ("  PAUSED" if self.controls.paused else ""))
         if self.controls.message and now < self._message_until:
@@ -195,6 +203,34 @@ class LiveWindow:
         labels = ("SDR INPUT", f"HDR {self.operator.name}")
         self.renderer.set_overlay(build_overlay(*win, rect, self.state, c, lines, labels))
 
+    # -- live sources: dropped frames and self-exclusion --
+    def produced(self) -> int | None:
+        """Frames the live source grabbed since the first one was presented (None: not a live source)."""
+        grabbed = getattr(self.source, "grabbed", None)
+        if grabbed is None or self._first_grab is None:
+            return None
+        return grabbed - self._first_grab + 1
+
+    def dropped_share(self) -> float | None:
+        """Share of grabbed frames never presented (a newer grab replaced them first)."""
+        produced = self.produced()
+        if not produced:
+            return None
+        return max(0, produced - self.presented) / produced
+
+    def exclude_own_window(self) -> None:
+        """Tell the capture where this window is, so its pixels never feed back into what it shows."""
+        rect = getattr(self.presenter, "screen_rect", lambda: None)()
+        exclude = getattr(self.source, "exclude", None)
+        if rect is not None and exclude is not None:
+            exclude([rect])
+
+    def _say_if_capturing_self(self) -> None:
+        if getattr(self.source, "excluded_last", False) and not self._own_overlap_said:
+            self._own_overlap_said = True
+            warn("livehdr's window lies over the captured area: that part is captured black (no mirror of the "
+                 "window inside itself); move the window or capture another region")
+
     # -- one picture --
     def draw(self):
         t0 = time.perf_counter()
@@ -206,14 +242,27 @@ class LiveWindow:
 
     def upload(self, frame):
         t0 = time.perf_counter()
-        self.renderer.upload(frame.sdr, frame.hdr)
+        old_size = self.renderer.frame_size
+        if frame.hdr is None:  # the shader expands (classical curve): only the SDR pixels go up
+            self.renderer.upload_sdr(frame.sdr, frame.shader.shader_curve, gl_renderer.shader_uniforms(frame.shader))
+        else:
+            self.renderer.upload(frame.sdr, frame.hdr)
         self.timing["upload"].append((time.perf_counter() - t0) * 1e3)
-        if self.frame is None or self.frame.hdr.shape != frame.hdr.shape:
-            h, w = frame.hdr.shape[:2]
-            self.presenter.set_content_aspect(*gl_renderer.content_size(w, h, self.state))
+        if self.frame is None or self.renderer.frame_size != old_size:
+            self.presenter.set_content_aspect(*gl_renderer.content_size(*self.renderer.frame_size, self.state))
         # Frames expanded before a peak change still carry their own range: the shader rolls it onto the peak.
         self.state.source_peak = frame.content_peak
         self.frame = frame
+
+    def frame_hdr(self) -> np.ndarray:
+        """The current frame's operator output; frames the shader expanded are computed here, once, on demand."""
+        f = self.frame
+        if f.hdr is None:
+            from livehdr.pipeline.stages import apply_operator
+
+            sdr = f.sdr if isinstance(f.sdr, np.ndarray) else f.sdr.to_rgb()
+            f.hdr = apply_operator(f.shader, sdr)
+        return f.hdr
 
     def read_window(self) -> np.ndarray:
         """Redraw into the back buffer and read it (the front buffer is undefined after a swap)."""
@@ -226,7 +275,7 @@ class LiveWindow:
         if self.frame is None:
             return
         stem = stem or f"livehdr-{time.strftime('%Y%m%d-%H%M%S')}-{self.frame.index:06d}"
-        write_exr(stem + ".exr", self.frame.hdr * np.float32(self.state.paper_white), white_luminance=1.0)
+        write_exr(stem + ".exr", self.frame_hdr() * np.float32(self.state.paper_white), white_luminance=1.0)
         write_png16(stem + ".png", gl_renderer.to_png16(self.read_window()), cicp=self.cicp())
         self._say(f"saved {stem}.exr and .png")
         say(f"screenshot {stem}.exr (HDR, cd/m2) and {stem}.png (window)")
@@ -241,7 +290,9 @@ class LiveWindow:
         while True:
             actions = p.poll()
             if actions:
-                self.apply(actions)
+                if "moved" in actions or "resized" in actions:
+                    self.exclude_own_window()
+                self.apply([a for a in actions if a != "moved"])
                 dirty = True
             if self.controls.quit or p.should_close():
                 return
@@ -252,6 +303,7 @@ class LiveWindow:
             new = frame is not None and frame is not self.frame
             if new:
                 self.upload(frame)
+                self._say_if_capturing_self()
             if self.frame is None:
                 if self.pipeline.finished:
                     raise UserError(f"the input produced no frames: {self.input_name}")
@@ -259,10 +311,14 @@ class LiveWindow:
             now = time.perf_counter()
             if new or dirty or now >= self._hud_due:
                 self.draw()
+                t_swap = time.perf_counter()
                 p.present()
                 t = time.perf_counter()
+                self.timing["present"].append((t - t_swap) * 1e3)
                 dirty = False
                 if new:
+                    if self.presented == 0:
+                        self._first_grab = getattr(self.source, "grabbed", None)
                     self.presented += 1
                     self.present_times.append(t)
                     latency = (t - frame.captured_at) * 1e3
@@ -339,14 +395,15 @@ def run_window(settings: WindowSettings, source, operator, models: ModelSwitcher
             if presenter.bits.get("red", 8) < 10:
                 warn(f"the window got {presenter.bits.get('red', 8)} bits per channel, not 10: gradients will "
                      "band; on X11 run the server at depth 30 (DefaultDepth 30)")
-            if source.is_live and not presenter.exclude_from_capture():
+            if source.is_live and presenter.screen_rect() is None and not presenter.exclude_from_capture():
                 warn("this window can appear in its own screen capture on this system; put it on another "
                      "monitor or capture a region (screen:x,y,w,h)")
         state = initial_state(settings, presenter.bits.get("red", 8))
         note(f"window output: {'PQ (HDR10)' if state.mode == 'pq' else 'SDR preview'} "
              f"({choose_mode(settings, presenter.bits.get('red', 8))[1]})")
-        pipeline = LivePipeline(source, operator)
+        pipeline = LivePipeline(source, operator, on_gpu=gl_renderer.shader_can_expand)
         live = LiveWindow(presenter, pipeline, source, operator, state, models, settings.title)
+        live.exclude_own_window()  # before the first grab: the window must never capture itself
         pipeline.start()
         t0 = time.perf_counter()
         automated = settings.offscreen or settings.max_frames is not None or settings.screenshot is not None
@@ -358,7 +415,8 @@ def run_window(settings: WindowSettings, source, operator, models: ModelSwitcher
             write_png16(settings.screenshot, gl_renderer.to_png16(live.read_window()), cicp=live.cicp())
         stages = dict(live.pipeline.stats() or {})
         stages.update({k: _median(list(v)) for k, v in live.timing.items()})
-        return WindowReport(live.presented, elapsed, _median(live.all_latencies), stages)
+        return WindowReport(live.presented, elapsed, _median(live.all_latencies), stages, live.produced(),
+                            live.dropped_share())
     finally:
         if pipeline is not None:
             pipeline.stop()

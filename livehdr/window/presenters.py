@@ -46,6 +46,10 @@ class OffscreenPresenter:
     def poll(self) -> list[str]:
         return []
 
+    def screen_rect(self):
+        """Offscreen: nothing on the screen to keep out of a capture."""
+        return None
+
     def wait(self, seconds: float):
         time.sleep(seconds)
 
@@ -120,6 +124,7 @@ class WindowPresenter:
         glfw.set_mouse_button_callback(self.window, self._on_mouse_button)
         glfw.set_cursor_pos_callback(self.window, self._on_cursor)
         glfw.set_framebuffer_size_callback(self.window, lambda *a: self.actions.append("resized"))
+        glfw.set_window_pos_callback(self.window, lambda *a: self.actions.append("moved"))
         if fullscreen:
             self.toggle_fullscreen()
 
@@ -200,6 +205,15 @@ class WindowPresenter:
             x, y, w, h = self._windowed_geometry
             self._windowed_geometry = None
             g.set_window_monitor(self.window, None, x, y, w, h, 0)
+
+    def screen_rect(self):
+        """(x, y, w, h) of the window on an X11 screen (root coordinates), for the capture to black out;
+        None elsewhere (Windows excludes the window itself, see exclude_from_capture)."""
+        if self.glfw.get_platform() != self.glfw.PLATFORM_X11:
+            return None
+        x, y = self.glfw.get_window_pos(self.window)
+        w, h = self.glfw.get_window_size(self.window)
+        return x, y, w, h
 
     def exclude_from_capture(self) -> bool:
         """Keep this window out of screen captures where the OS allows it (Windows 10 2004+)."""

@@ -13,7 +13,7 @@ import numpy as np
 from livehdr import color
 from livehdr.base.errors import UserError
 from livehdr.base.resources import resource_dir
-from livehdr.color.glsl import glsl_defines
+from livehdr.color.glsl import _float, _mat3_columns, _vec3, glsl_defines
 from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
 
 GL_MIN_VERSION = 330  # GLSL 3.30 core: texelFetch, bvec mix, gl_VertexID
@@ -24,6 +24,57 @@ LAYOUTS = ("wipe", "side")
 MODES = ("pq", "sdr")
 INPUT_GAMMAS = ("srgb", "2.2", "2.4")
 DITHER_10BIT = 1.0 / 1023.0
+# Classical curves present.frag evaluates itself from the SDR texture (#define SHADER_CURVE n).
+SHADER_CURVES = {"naive": 1, "bt2446c": 2, "bt2446a": 3}
+GL_TEXTURE_2D, GL_RGBA, GL_UNSIGNED_INT_2_10_10_10_REV, GL_UNPACK_ALIGNMENT = 0x0DE1, 0x1908, 0x8368, 0x0CF5
+
+
+def shader_can_expand(operator) -> bool:
+    """True when present.frag computes this operator's output itself (no per-pixel work on the CPU)."""
+    return getattr(operator, "shader_curve", None) in SHADER_CURVES
+
+
+def curve_defines(curve: str | None) -> str:
+    """#defines for SHADER_CURVE: the curve's number and its constants, taken from the Python code."""
+    if curve is None:
+        return ""
+    from livehdr.operators import classical as c
+
+    values = {"BT2446C_K1": c._BT2446C_K1, "BT2446C_K2": c._BT2446C_K2, "BT2446C_K3": c._BT2446C_K3,
+              "BT2446C_K4": c._BT2446C_K4, "BT2446C_Y_SDR_IP": c._BT2446C_Y_SDR_IP,
+              "BT2446A_YP_KNEE_LOW": c._BT2446A_YP_KNEE_LOW, "BT2446A_YP_KNEE_HIGH": c._BT2446A_YP_KNEE_HIGH,
+              "CURVE_SDR_REFERENCE_WHITE": color.SDR_REFERENCE_WHITE}
+    lines = [f"#define SHADER_CURVE {SHADER_CURVES[curve]}"]
+    lines += [f"#define {k} {_float(v)}" for k, v in values.items()]
+    lines.append(f"#define CURVE_WEIGHTS_BT2020 {_vec3(color.WEIGHTS_BT2020)}")
+    lines.append(f"#define CURVE_BT2020_TO_BT709 {_mat3_columns(color.MATRIX_BT2020_TO_BT709)}")
+    return "\n".join(lines) + "\n"
+
+
+def shader_uniforms(operator) -> dict:
+    """The uniforms expand_curve reads, from the operator's own settings."""
+    return {"u_saturation": float(operator.config.saturation), "u_max_relative": float(operator.max_relative),
+            "u_curve_peak": float(operator.levels.peak), "u_curve_paper_white": float(operator.levels.paper_white),
+            "u_sdr_white": float(getattr(operator, "params", {}).get("sdr_white", color.SDR_REFERENCE_WHITE))}
+
+
+_gl = None
+
+
+def _raw_gl():
+    """libOpenGL (glvnd) for the one call moderngl does not offer: packed 2-10-10-10 pixel uploads."""
+    global _gl
+    if _gl is None:
+        import ctypes
+        import ctypes.util
+
+        lib = ctypes.CDLL(ctypes.util.find_library("OpenGL") or "libOpenGL.so.0")
+        u, i = ctypes.c_uint, ctypes.c_int
+        lib.glBindTexture.argtypes = [u, u]
+        lib.glPixelStorei.argtypes = [u, i]
+        lib.glTexSubImage2D.argtypes = [u, i, i, i, i, i, u, u, ctypes.c_void_p]
+        _gl = lib
+    return _gl
 
 
 @dataclass
@@ -102,21 +153,25 @@ class Renderer:
         self.ctx = ctx
         self._vertex = _read_shader("fullscreen.vert")
         self._fragment = _read_shader("present.frag")
-        self._programs = {}  # (view, mode) -> (program, vertex array), compiled on first use
+        self._programs = {}  # (view, mode, curve) -> (program, vertex array), compiled on first use
         self.hdr_tex = self.sdr_tex = self.overlay_tex = None
+        self._sdr_kind = None  # what sdr_tex holds: 'f1', 'f4', 'bgrx8' or 'x2rgb10'
+        self.curve = None  # SHADER_CURVES name computing the HDR picture from sdr_tex; None: hdr_tex holds it
+        self.curve_uniforms: dict = {}
+        self._overlay_box = None  # (x0, y0, x1, y1) the overlay texture holds painted pixels in
         self.frame_size = (0, 0)
         self.program(VIEWS[0], MODES[0])  # fail early (and clearly) if the driver rejects the shaders
         self.set_overlay(np.zeros((1, 1, 4), dtype=np.uint8))
 
-    def program(self, view: str, mode: str):
-        """The program specialised for one view and output mode (see the note in present.frag)."""
+    def program(self, view: str, mode: str, curve: str | None = None):
+        """The program specialised for one view, output mode and HDR source (see the note in present.frag)."""
         import moderngl
 
-        key = (view, mode)
+        key = (view, mode, curve)
         if key not in self._programs:
             version, rest = self._fragment.split("\n", 1)
             source = (f"{version}\n#define VIEW {VIEWS.index(view)}\n#define MODE {MODES.index(mode)}\n"
-                      f"{glsl_defines()}{rest}")
+                      f"{glsl_defines()}{curve_defines(curve)}{rest}")
             try:
                 prog = self.ctx.program(vertex_shader=self._vertex, fragment_shader=source)
             except moderngl.Error as e:
@@ -146,12 +201,63 @@ class Renderer:
         h, w = hdr.shape[:2]
         if sdr.shape[:2] != (h, w):
             raise ValueError(f"SDR frame {sdr.shape[:2]} and HDR frame {(h, w)} differ in size")
-        sdr_dtype = "f1" if sdr.dtype == np.uint8 else "f4"
-        self.sdr_tex = self._texture(self.sdr_tex, w, h, sdr_dtype)
+        self._write_sdr(sdr)
         self.hdr_tex = self._texture(self.hdr_tex, w, h, "f4")
-        self.sdr_tex.write(np.ascontiguousarray(sdr if sdr_dtype == "f1" else sdr.astype(np.float32)))
         self.hdr_tex.write(np.ascontiguousarray(hdr, dtype=np.float32))
+        self.curve, self.curve_uniforms = None, {}
+
+    def upload_sdr(self, sdr, curve: str, uniforms: dict) -> None:
+        """Only the SDR input (an array, or capture.RawPixels as grabbed); the shader computes the HDR
+        picture with ``curve`` (SHADER_CURVES) and ``uniforms`` (shader_uniforms)."""
+        if curve not in SHADER_CURVES:
+            raise ValueError(f"the shader has no curve {curve!r}")
+        self._write_sdr(sdr)
+        self.curve, self.curve_uniforms = curve, dict(uniforms)
+
+    def _write_sdr(self, sdr) -> None:
+        layout = getattr(sdr, "layout", None) if not isinstance(sdr, np.ndarray) else None
+        if layout is None and not isinstance(sdr, np.ndarray):
+            sdr = sdr.to_rgb()  # raw pixels in a layout the GPU cannot take as they are
+        if layout is not None:  # X server words straight into the texture: no per-pixel work on the CPU
+            words = np.ascontiguousarray(sdr.words)
+            h, w = words.shape
+            self._sdr_texture(layout, w, h)
+            if layout == "bgrx8":
+                self.sdr_tex.write(words)
+            else:
+                gl = _raw_gl()
+                self.sdr_tex.use(1)
+                gl.glBindTexture(GL_TEXTURE_2D, self.sdr_tex.glo)
+                gl.glPixelStorei(GL_UNPACK_ALIGNMENT, 4)
+                # As RGBA the words are copied as they are (GL_BGRA made Mesa repack them: 51 ms against 1.3 ms
+                # at 1080p); red and blue land swapped and the texture's swizzle swaps them back.
+                gl.glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, w, h, GL_RGBA, GL_UNSIGNED_INT_2_10_10_10_REV,
+                                   words.ctypes.data)
+        else:
+            h, w = sdr.shape[:2]
+            kind = "f1" if sdr.dtype == np.uint8 else "f4"
+            self._sdr_texture(kind, w, h)
+            self.sdr_tex.write(np.ascontiguousarray(sdr if kind == "f1" else sdr.astype(np.float32)))
         self.frame_size = (w, h)
+
+    def _sdr_texture(self, kind: str, w: int, h: int) -> None:
+        import moderngl
+
+        if self.sdr_tex is not None and self.sdr_tex.size == (w, h) and self._sdr_kind == kind:
+            return
+        if self.sdr_tex is not None:
+            self.sdr_tex.release()
+        if kind in ("f1", "f4"):
+            tex = self.ctx.texture((w, h), 3, dtype=kind, alignment=1)
+        elif kind == "bgrx8":  # bytes B, G, R, X: the swizzle puts them in place when sampling
+            tex = self.ctx.texture((w, h), 4, dtype="f1", alignment=4)
+            tex.swizzle = "BGRA"
+        else:  # x2rgb10: depth-30 words (blue in the low bits), uploaded as 2_10_10_10_REV: exact 10 bits
+            tex = self.ctx.texture((w, h), 4, dtype="f1", internal_format=GL_RGB10_A2, alignment=4)
+            tex.swizzle = "BGRA"
+        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        tex.repeat_x = tex.repeat_y = False
+        self.sdr_tex, self._sdr_kind = tex, kind
 
     def set_overlay(self, rgba: np.ndarray) -> None:
         """Window-sized RGBA8 overlay (row 0 = top, sRGB colours): HUD text and legend labels."""
@@ -168,24 +274,39 @@ class Renderer:
             return
         rgba = self._overlay_rgba
         h, w = rgba.shape[:2]
-        out = np.zeros((h, w, 4), dtype=np.float16)
-        painted = rgba[..., 3] > 0
-        pixels = rgba[painted]
-        # An overlay has a handful of colours: encode each once, not each pixel.
-        keys = (pixels[:, 0].astype(np.uint32) << 16) | (pixels[:, 1].astype(np.uint32) << 8) | pixels[:, 2]
-        unique, inverse = np.unique(keys, return_inverse=True)
-        colours = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=-1) / 255.0
-        if state.mode == "pq":
-            levels = color.ReferenceLevels(state.paper_white, state.peak)
-            colours = color.encode_PQ_BT2020(color.eotf_sRGB(colours), levels)
-        out[painted, :3] = colours[inverse.reshape(-1)]
-        out[painted, 3] = pixels[:, 3] / 255.0
         if self.overlay_tex is None or self.overlay_tex.size != (w, h):
             if self.overlay_tex is not None:
                 self.overlay_tex.release()
             self.overlay_tex = self.ctx.texture((w, h), 4, dtype="f2", alignment=1)
             self.overlay_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
-        self.overlay_tex.write(out)
+            self.overlay_tex.write(np.zeros((h, w, 4), dtype=np.float16))
+            self._overlay_box = None
+        # Only the rectangle the HUD paints is encoded and written (a full window of float16 cost ~70 ms per
+        # HUD refresh at 1728x972 on llvmpipe's machine); what the previous overlay painted is cleared first.
+        alpha = rgba[..., 3]
+        rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+        box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if rows.size else None
+        old = self._overlay_box
+        if old is not None and old != box:
+            x0, y0, x1, y1 = old
+            self.overlay_tex.write(np.zeros((y1 - y0, x1 - x0, 4), np.float16), viewport=(x0, y0, x1 - x0, y1 - y0))
+        self._overlay_box = box
+        if box is not None:
+            x0, y0, x1, y1 = box
+            sub = rgba[y0:y1, x0:x1]
+            out = np.zeros(sub.shape, dtype=np.float16)
+            painted = sub[..., 3] > 0
+            pixels = sub[painted]
+            # An overlay has a handful of colours: encode each once, not each pixel.
+            keys = (pixels[:, 0].astype(np.uint32) << 16) | (pixels[:, 1].astype(np.uint32) << 8) | pixels[:, 2]
+            unique, inverse = np.unique(keys, return_inverse=True)
+            colours = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=-1) / 255.0
+            if state.mode == "pq":
+                levels = color.ReferenceLevels(state.paper_white, state.peak)
+                colours = color.encode_PQ_BT2020(color.eotf_sRGB(colours), levels)
+            out[painted, :3] = colours[inverse.reshape(-1)]
+            out[painted, 3] = pixels[:, 3] / 255.0
+            self.overlay_tex.write(out, viewport=(x0, y0, x1 - x0, y1 - y0))
         self._overlay_key = key
 
     # ---- drawing ---------------------------------------------------------------------------------
@@ -194,11 +315,11 @@ class Renderer:
         return fit_rect(win_w, win_h, cw, ch)
 
     def draw(self, fbo, win_size: tuple[int, int], state: ViewState, with_legend: bool = True) -> None:
-        if self.hdr_tex is None:
+        if self.sdr_tex is None:
             raise RuntimeError("draw() before the first upload()")
         win_w, win_h = win_size
         rect = self.picture_rect(win_w, win_h, state)
-        prog, vao = self.program(state.view, state.mode)
+        prog, vao = self.program(state.view, state.mode, self.curve)
 
         def put(name, value):
             if name in prog:  # the GLSL compiler drops uniforms a variant does not use
@@ -220,8 +341,11 @@ class Renderer:
         put("u_dither", float(state.dither))
         legend = legend_rect(rect, win_h) if (with_legend and state.view == "heatmap") else (0, 0, 0, 0)
         put("u_legend", tuple(float(v) for v in legend))
+        for name, value in self.curve_uniforms.items():
+            put(name, value)
         self._upload_overlay(state)
-        self.hdr_tex.use(0)
+        if self.curve is None:
+            self.hdr_tex.use(0)
         self.sdr_tex.use(1)
         self.overlay_tex.use(2)
         vao.render(vertices=3)
