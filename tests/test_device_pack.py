@@ -138,3 +138,66 @@ def test_cuda_graph_replay_equals_eager():
     out = graphed(x).clone()
     assert graphed.capture_error is None and graphed._graphs
     torch.testing.assert_close(out, eager, rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Y'CbCr -> R'G'B' on the device (engine/device_convert.py) against the CPU decode path (io/sources.py)
+# --------------------------------------------------------------------------------------------------------
+def _planes(frame, dtype):
+    out = []
+    for p in frame.planes:
+        item = np.dtype(dtype).itemsize
+        out.append(np.frombuffer(p, dtype).reshape(p.height, p.line_size // item)[:, : p.width].copy())
+    return out
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("color_range,full", [(1, False), (2, True)])
+def test_deep_ycbcr_on_the_device_equals_the_cpu_definition(device, color_range, full):
+    import av
+
+    from livehdr.color.primaries import WEIGHTS_BT709
+    from livehdr.engine.device_convert import ycbcr420_to_rgb_torch
+    from livehdr.io import sources
+
+    rng = np.random.default_rng(2)
+    f = av.VideoFrame(34, 17, "yuv420p10le")  # odd height: the chroma plane is rounded up
+    for plane in f.planes:
+        buf = np.frombuffer(plane, np.uint16)
+        buf[:] = rng.integers(64, 941, buf.size)
+    f.colorspace, f.color_range = 1, color_range
+    ref = sources.frame_to_rgb(f)
+    y, cb, cr = (torch.from_numpy(p.astype(np.int32)).to(device) for p in _planes(f, np.uint16))
+    got = ycbcr420_to_rgb_torch(y, cb, cr, bits=10, kr=WEIGHTS_BT709[0], kb=WEIGHTS_BT709[2], full_range=full)
+    np.testing.assert_allclose(got.permute(1, 2, 0).cpu().numpy(), ref, atol=2e-6)
+    assert 0.0 < ref.mean() < 1.0
+
+
+def test_8bit_ycbcr_on_the_device_is_within_a_code_of_swscale_on_smooth_chroma():
+    import av
+
+    from livehdr.color.primaries import WEIGHTS_BT709
+    from livehdr.engine.device_convert import ycbcr420_to_rgb_torch
+    from livehdr.io import sources
+
+    f = av.VideoFrame(64, 32, "yuv420p")
+    yy, xx = np.mgrid[0:32, 0:64]
+    luma = (40 + 3 * xx + yy).astype(np.uint8)
+    chroma_u = np.full((16, 32), 100, np.uint8)
+    chroma_v = np.full((16, 32), 170, np.uint8)
+    for plane, values in zip(f.planes, (luma, chroma_u, chroma_v)):
+        view = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        view[:, : plane.width] = values
+    f.colorspace, f.color_range = 1, 1
+    ref = sources.frame_to_rgb(f).astype(int)
+    y, cb, cr = (torch.from_numpy(p.astype(np.int32)) for p in _planes(f, np.uint8))
+    got = ycbcr420_to_rgb_torch(y, cb, cr, bits=8, kr=WEIGHTS_BT709[0], kb=WEIGHTS_BT709[2])
+    got8 = np.round(got.permute(1, 2, 0).numpy() * 255).astype(int)
+    assert np.abs(got8 - ref).max() <= 1
+
+
+def test_wrong_chroma_planes_are_refused():
+    from livehdr.engine.device_convert import ycbcr420_to_rgb_torch
+
+    with pytest.raises(ValueError, match="chroma"):
+        ycbcr420_to_rgb_torch(torch.zeros(8, 8), torch.zeros(8, 8), torch.zeros(8, 8), bits=8, kr=0.2, kb=0.1)
