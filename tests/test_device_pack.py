@@ -201,3 +201,21 @@ def test_wrong_chroma_planes_are_refused():
 
     with pytest.raises(ValueError, match="chroma"):
         ycbcr420_to_rgb_torch(torch.zeros(8, 8), torch.zeros(8, 8), torch.zeros(8, 8), bits=8, kr=0.2, kb=0.1)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_gpu_measurement_refuses_without_cuda():
+    from livehdr.engine.cuda_timing import measure
+
+    with pytest.raises(RuntimeError, match="no CUDA"):
+        measure(sizes=((64, 32),), repeats=1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_measurement_reports_every_stage():
+    from livehdr.engine.cuda_timing import measure
+
+    report = measure(sizes=((256, 128),), repeats=2)
+    row = report["sizes"]["256x128"]
+    assert report["startup_to_first_frame_s"] > 0
+    assert all(row[k] > 0 for k in ("model_eager_ms", "model_graph_ms", "frame_path_ms"))
