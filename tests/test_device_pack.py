@@ -208,14 +208,16 @@ def test_gpu_measurement_refuses_without_cuda():
     from livehdr.engine.cuda_timing import measure
 
     with pytest.raises(RuntimeError, match="no CUDA"):
-        measure(sizes=((64, 32),), repeats=1)
+        measure(lambda: None, sizes=((64, 32),), repeats=1)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_gpu_measurement_reports_every_stage():
     from livehdr.engine.cuda_timing import measure
+    from livehdr.operators import OperatorConfig, create_operator
 
-    report = measure(sizes=((256, 128),), repeats=2)
+    report = measure(lambda: create_operator("mqnet", OperatorConfig(device="cuda", precision="fp16")),
+                     sizes=((256, 128),), repeats=2)
     row = report["sizes"]["256x128"]
     assert report["startup_to_first_frame_s"] > 0
     assert all(row[k] > 0 for k in ("model_eager_ms", "model_graph_ms", "frame_path_ms"))

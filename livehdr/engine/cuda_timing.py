@@ -1,5 +1,7 @@
 """The issue #13 measurements on a CUDA GPU, timed with CUDA events (``python -m livehdr.bench --gpu``).
 
+Operators are built by the caller (engine sits below operators in the layer rule).
+
 One call measures, per frame size: the model alone (eager, and replayed from a CUDA graph), the whole frame
 path (upload -> model -> pack -> download, ``engine.frame_path``), and, once, the start-up to the first
 frame. Medians of ``repeats`` runs after a warm-up; CUDA events time the device, not Python.
@@ -27,23 +29,25 @@ def _median_event_ms(fn, repeats: int, warmup: int = 3) -> float:
     return round(statistics.median(times), 3)
 
 
-def measure(model_name: str = "mqnet", sizes=((1920, 1080), (3840, 2160)), repeats: int = 20,
-            precision: str = "fp16") -> dict:
-    """Timings in ms on the first CUDA device; raises RuntimeError when torch sees none."""
+def measure(make_operator, sizes=((1920, 1080), (3840, 2160)), repeats: int = 20) -> dict:
+    """Timings in ms on the first CUDA device; raises RuntimeError when torch sees none.
+
+    ``make_operator()`` builds the operator on CUDA (the caller chooses model and precision): its time plus
+    one 1080p frame is the start-up to the first frame.
+    """
     import numpy as np
     import torch
 
     from livehdr.engine.frame_path import DeviceFramePath, GraphedModel
-    from livehdr.operators import OperatorConfig, create_operator
 
     if not torch.cuda.is_available():
         raise RuntimeError("no CUDA device")
     t0 = time.perf_counter()
-    op = create_operator(model_name, OperatorConfig(device="cuda", precision=precision))
-    first = torch.rand(1, 3, 1088, 1920, device="cuda")
-    op(first)
+    op = make_operator()
+    op(torch.rand(1, 3, 1080, 1920, device="cuda"))
     torch.cuda.synchronize()
-    report = {"device": torch.cuda.get_device_name(0), "model": model_name, "precision": precision,
+    report = {"device": torch.cuda.get_device_name(0), "model": getattr(op, "name", "?"),
+              "precision": getattr(op, "precision", None),
               "startup_to_first_frame_s": round(time.perf_counter() - t0, 2), "sizes": {}}
     for w, h in sizes:
         x = torch.rand(1, 3, h, w, device="cuda")
