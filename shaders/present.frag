@@ -196,10 +196,42 @@ vec3 expand_curve(vec3 V) {
 }
 #endif
 
+// ---- a LUT operator's 3D LUT (issue #11): one trilinear fetch per pixel ----------------------------
+// SHADER_LUT is #defined by gl_renderer for LUT operators: the CPU computes only the small LUT per frame
+// (lut3d's contract: entry [b][g][r] = output for code values (r, g, b) / (D - 1), linear light relative to
+// paper white; red along the texture's x, blue along z). The input axis is the operator's code values:
+// --input-gamma and saturation are already inside the LUT.
+#ifdef SHADER_LUT
+uniform sampler3D u_lut;
+uniform float u_lut_size;  // D
+vec3 expand_lut(vec3 V) {
+    V = clamp(V, 0.0, 1.0);
+#ifdef LUT_FILTER_IN_SHADER
+    // Trilinear from the eight entries around V, weights in float. GPUs' LINEAR filters quantise the weights
+    // (8 fractional bits on NVIDIA), up to 1/512 of a cell's step off; this matches lut3d.py exactly.
+    int top = int(u_lut_size) - 1;
+    vec3 x = V * float(top);
+    ivec3 i = min(ivec3(x), ivec3(top - 1));
+    vec3 f = x - vec3(i);
+    vec3 c00 = mix(texelFetch(u_lut, i, 0).rgb, texelFetch(u_lut, i + ivec3(1, 0, 0), 0).rgb, f.x);
+    vec3 c01 = mix(texelFetch(u_lut, i + ivec3(0, 1, 0), 0).rgb, texelFetch(u_lut, i + ivec3(1, 1, 0), 0).rgb, f.x);
+    vec3 c10 = mix(texelFetch(u_lut, i + ivec3(0, 0, 1), 0).rgb, texelFetch(u_lut, i + ivec3(1, 0, 1), 0).rgb, f.x);
+    vec3 c11 = mix(texelFetch(u_lut, i + ivec3(0, 1, 1), 0).rgb, texelFetch(u_lut, i + ivec3(1, 1, 1), 0).rgb, f.x);
+    return mix(mix(c00, c01, f.y), mix(c10, c11, f.y), f.z);
+#else
+    // The texture's LINEAR filter (exact in float on Mesa's software rasterisers). Texel centres lie at
+    // (i + 0.5) / D, so code value c samples at (c (D - 1) + 0.5) / D, between entries i and i + 1.
+    return texture(u_lut, (V * (u_lut_size - 1.0) + 0.5) / u_lut_size).rgb;
+#endif
+}
+#endif
+
 // The HDR picture. Each source of it is one compile-time branch:
 vec3 sample_hdr(vec2 uv) {
 #ifdef SHADER_CURVE
     return expand_curve(sample_sdr_code(uv));  // classical curve on the SDR texture (capture passthrough)
+#elif defined(SHADER_LUT)
+    return expand_lut(sample_sdr_code(uv));  // the operator's LUT on the SDR texture
 #else
     return texture(u_hdr, vec2(uv.x, 1.0 - uv.y)).rgb;  // operator output uploaded by the CPU
 #endif

@@ -107,6 +107,29 @@ def _encode_pixel(r, g, b, paper_white, peak, knee, slope, transfer, gamma_hlg):
     return _hlg(r2 * s), _hlg(g2 * s), _hlg(b2 * s), light
 
 
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _store_luma(y_out, xx, yy, rp, gp, bp, dither, seed):
+    """Write one pixel's 10-bit limited-range Y' code; return its (Cb, Cr) for the 2x2 chroma average."""
+    luma = _KR * rp + _KG * gp + _KB * bp
+    d = _dither(xx, yy, 0, seed) if dither else 0.0
+    code = math.floor(_Y_SCALE * luma + _Y_OFFSET + 0.5 + d)
+    y_out[yy, xx] = min(max(code, 4), 1019)  # 0-3 and 1020-1023 are reserved timing codes
+    return (bp - luma) / 1.8814, (rp - luma) / 1.4746  # BT.2020-2 Table 4
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _store_chroma(u_out, v_out, i, j, cb_sum, cr_sum, dither, seed):
+    """Write the 2x2 box average of chroma at (i, j), computed from the non-linear values (as encoders do)."""
+    du = _dither(i, j, 1, seed) if dither else 0.0
+    dv = _dither(i, j, 2, seed) if dither else 0.0
+    cu = math.floor(_C_SCALE * cb_sum * 0.25 + _C_OFFSET + 0.5 + du)
+    cv = math.floor(_C_SCALE * cr_sum * 0.25 + _C_OFFSET + 0.5 + dv)
+    u_out[j, i] = min(max(cu, 4), 1019)
+    v_out[j, i] = min(max(cv, 4), 1019)
+
+
+# The 4:2:0 loop (2x2 blocks, light statistics per row) is repeated in lut_pack.py, which feeds the same
+# per-pixel functions from a 3D LUT instead of an operator's output.
 @numba.njit(parallel=True, cache=True, fastmath=True)
 def _yuv420p10_kernel(rel, y_out, u_out, v_out, paper_white, peak, knee, slope, transfer, gamma_hlg, dither,
                       seed):
@@ -118,8 +141,8 @@ def _yuv420p10_kernel(rel, y_out, u_out, v_out, paper_white, peak, knee, slope, 
         mx = 0.0
         sm = 0.0
         for i in range(w2):
-            cb_acc = 0.0
-            cr_acc = 0.0
+            cb_sum = 0.0
+            cr_sum = 0.0
             for dy in range(2):
                 for dx in range(2):
                     yy = 2 * j + dy
@@ -128,22 +151,21 @@ def _yuv420p10_kernel(rel, y_out, u_out, v_out, paper_white, peak, knee, slope, 
                                                       paper_white, peak, knee, slope, transfer, gamma_hlg)
                     mx = max(mx, light)
                     sm += light
-                    luma = _KR * rp + _KG * gp + _KB * bp
-                    cb_acc += (bp - luma) / 1.8814  # BT.2020-2 Table 4
-                    cr_acc += (rp - luma) / 1.4746
-                    d = _dither(xx, yy, 0, seed) if dither else 0.0
-                    code = math.floor(_Y_SCALE * luma + _Y_OFFSET + 0.5 + d)
-                    y_out[yy, xx] = min(max(code, 4), 1019)  # 0-3 and 1020-1023 are reserved timing codes
-            # 2x2 box average of chroma, computed from the non-linear values (as encoders do).
-            du = _dither(i, j, 1, seed) if dither else 0.0
-            dv = _dither(i, j, 2, seed) if dither else 0.0
-            cu = math.floor(_C_SCALE * cb_acc * 0.25 + _C_OFFSET + 0.5 + du)
-            cv = math.floor(_C_SCALE * cr_acc * 0.25 + _C_OFFSET + 0.5 + dv)
-            u_out[j, i] = min(max(cu, 4), 1019)
-            v_out[j, i] = min(max(cv, 4), 1019)
+                    cb, cr = _store_luma(y_out, xx, yy, rp, gp, bp, dither, seed)
+                    cb_sum += cb
+                    cr_sum += cr
+            _store_chroma(u_out, v_out, i, j, cb_sum, cr_sum, dither, seed)
         row_max[j] = mx
         row_sum[j] = sm
     return row_max.max(), row_sum.sum() / (4.0 * h2 * w2)
+
+
+def encoding_constants(paper_white: float, peak: float, hlg: bool, source_peak: float | None) -> tuple:
+    """The scalar arguments the encode kernels take after the planes: levels, roll-off, transfer."""
+    knee = color.rolloff_knee(peak)
+    slope = color.rolloff_slope(peak, peak if source_peak is None else source_peak)
+    return (float(paper_white), float(peak), float(knee), float(slope), TRANSFER_HLG if hlg else TRANSFER_PQ,
+            color.gamma_BT2100_HLG(peak))
 
 
 def relative_to_yuv420p10(rel: np.ndarray, y: np.ndarray, u: np.ndarray, v: np.ndarray,
@@ -159,10 +181,7 @@ def relative_to_yuv420p10(rel: np.ndarray, y: np.ndarray, u: np.ndarray, v: np.n
     if h % 2 or w % 2:
         raise ValueError(f"4:2:0 needs even sizes, got {w}x{h}")
     rel = np.ascontiguousarray(rel, dtype=np.float32)
-    knee = color.rolloff_knee(peak)
-    slope = color.rolloff_slope(peak, peak if source_peak is None else source_peak)
-    mx, avg = _yuv420p10_kernel(rel, y, u, v, float(paper_white), float(peak), float(knee), float(slope),
-                                TRANSFER_HLG if hlg else TRANSFER_PQ, color.gamma_BT2100_HLG(peak),
+    mx, avg = _yuv420p10_kernel(rel, y, u, v, *encoding_constants(paper_white, peak, hlg, source_peak),
                                 bool(dither), int(seed) & 0xFFFF)
     return float(mx), float(avg)
 

@@ -245,10 +245,11 @@ class HDR10Writer:
         frame.color_range = RANGE_LIMITED
         return frame
 
-    def pack(self, rel: np.ndarray):
-        """Operator output -> an encoder frame (10-bit planes written in place). Returns the frame."""
-        from livehdr.color import pack
+    def pack(self, rel):
+        """Operator output -> an encoder frame (10-bit planes written in place). Returns the frame.
 
+        ``rel``: H x W x 3 float32 relative light, or a ``lut3d.LutFrame`` (a LUT operator's frame + LUT),
+        which goes through the LUT inside the packing kernel (``lut_pack``): the float frame never exists."""
         h, w = self.height, self.width
         if rel.shape[:2] != (h, w):
             raise ValueError(f"frame is {rel.shape[1]}x{rel.shape[0]}, the writer expects {w}x{h}")
@@ -256,16 +257,12 @@ class HDR10Writer:
         if self.encoder_name == "libx265":
             planes = [_plane_u16(frame.planes[k], rows) for k, rows in ((0, h), (1, h // 2), (2, h // 2))]
             y, u, v = planes[0][:, :w], planes[1][:, :w // 2], planes[2][:, :w // 2]
-            cll, fall = pack.relative_to_yuv420p10(rel, y, u, v, self.levels.paper_white, self.levels.peak,
-                                                   hlg=self.hlg, seed=self.first_frame + self.frames,
-                                                   source_peak=self.levels.source_peak)
+            cll, fall = self._pack_planes(rel, y, u, v)
         else:  # P010: 10 bits in the high bits of 16, chroma interleaved
             y = np.empty((h, w), np.uint16)
             u = np.empty((h // 2, w // 2), np.uint16)
             v = np.empty_like(u)
-            cll, fall = pack.relative_to_yuv420p10(rel, y, u, v, self.levels.paper_white, self.levels.peak,
-                                                   hlg=self.hlg, seed=self.first_frame + self.frames,
-                                                   source_peak=self.levels.source_peak)
+            cll, fall = self._pack_planes(rel, y, u, v)
             _plane_u16(frame.planes[0], h)[:, :w] = y << 6
             uv = _plane_u16(frame.planes[1], h // 2)[:, :w]
             uv[:, 0::2] = u << 6
@@ -274,8 +271,22 @@ class HDR10Writer:
         self.max_fall = max(self.max_fall, fall)
         return frame
 
-    def write(self, rel: np.ndarray, pts: float | None, duration: float | None = None) -> None:
-        """Pack and encode one frame shown at ``pts`` seconds (None: right after the previous one)."""
+    def _pack_planes(self, rel, y, u, v) -> tuple[float, float]:
+        from livehdr.color import lut_pack, pack
+        from livehdr.color.lut3d import LutFrame
+
+        levels = self.levels
+        args = dict(hlg=self.hlg, seed=self.first_frame + self.frames, source_peak=levels.source_peak)
+        if isinstance(rel, LutFrame):
+            if rel.code_values.dtype == np.uint8:
+                return lut_pack.lut_to_yuv420p10(rel.code_values, rel.lut, y, u, v, levels.paper_white, levels.peak,
+                                                 **args)
+            rel = rel.relative()  # > 8-bit code values: the float LUT path, then the ordinary packing
+        return pack.relative_to_yuv420p10(rel, y, u, v, levels.paper_white, levels.peak, **args)
+
+    def write(self, rel, pts: float | None, duration: float | None = None) -> None:
+        """Pack and encode one frame shown at ``pts`` seconds (None: right after the previous one). ``rel`` as
+        ``pack`` takes it: float relative light, or a LUT operator's ``LutFrame``."""
         t0 = time.perf_counter()
         if self._started is None:
             self._started = t0

@@ -13,7 +13,7 @@ from livehdr.base.errors import Stopped
 from livehdr.base.log import note
 from livehdr.base.signals import StopRequest, first_stop_sets, sigint_blocked_for_new_threads
 from livehdr.color import ReferenceLevels, pack
-from livehdr.pipeline.stages import END, StageTimes, apply_operator, even_crop, get_or_end, put_or_stop
+from livehdr.pipeline.stages import END, StageTimes, even_crop, get_or_end, operator_output, put_or_stop
 
 QUEUE_FRAMES = 3  # frames in flight between two stages
 
@@ -60,7 +60,7 @@ class _Conversion:
         try:
             while (frame := get_or_end(self.decoded, self.stop)) is not END:
                 t0 = time.perf_counter()
-                rel = apply_operator(self.operator, frame.rgb)
+                rel = operator_output(self.operator, frame.rgb)  # a LutFrame for LUT operators: packed fused
                 self.times.add("infer", (time.perf_counter() - t0) * 1000)
                 if not put_or_stop(self.expanded, (frame, rel), self.stop):
                     return

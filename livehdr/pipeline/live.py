@@ -13,7 +13,8 @@ import numpy as np
 from livehdr.base.errors import UserError
 from livehdr.base.signals import sigint_blocked_for_new_threads
 from livehdr.io.sources import SourceFrame
-from livehdr.pipeline.stages import StageTimes, apply_operator, to_uint8
+from livehdr.pipeline.stages import StageTimes, apply_operator, applies_lut, to_uint8
+from livehdr.pipeline.thumbnail import thumbnail_u8
 
 
 @dataclass
@@ -26,6 +27,7 @@ class ProcessedFrame:
     processed_at: float  # time.perf_counter() when the operator finished
     content_peak: float | None = None  # cd/m2 the operator could reach for this frame (the roll-off's source)
     shader: object = None  # the operator the GPU evaluates for this frame (hdr is None), else None
+    lut: np.ndarray | None = None  # a LUT operator's 3D LUT for this frame (the GPU applies it to ``sdr``)
 
 
 class _Slot:
@@ -219,6 +221,14 @@ class LivePipeline:
         with self._lock:
             return self._seek_to is not None
 
+    @staticmethod
+    def _frame_lut(operator, frame) -> np.ndarray:
+        """The LUT for one frame: decoded frames as the file pipeline gives them (``lut_for_frame``); raw
+        capture words through a thumbnail taken from the words (the full frame is never decoded)."""
+        if frame.raw is not None:
+            return operator.lut_for_thumbnail(thumbnail_u8(frame.raw))
+        return operator.lut_for_frame(to_uint8(frame.rgb))
+
     def _expand(self) -> None:
         while not self._stop.is_set():
             frame: SourceFrame | None = self._inbox.take(0.05)
@@ -229,12 +239,18 @@ class LivePipeline:
                     operator = self._operator
                 peak = getattr(operator, "content_peak", None)
                 if self._on_gpu is not None and self._on_gpu(operator):
-                    # Pixels go to the GPU as the source gave them (raw capture words stay raw).
+                    # Pixels go to the GPU as the source gave them (raw capture words stay raw). A LUT operator
+                    # computes only its LUT here, from a thumbnail; the GPU applies it.
                     sdr = frame.raw if frame.raw is not None else frame.rgb
+                    lut = None
+                    if applies_lut(operator):
+                        t0 = time.perf_counter()
+                        lut = self._frame_lut(operator, frame)
+                        self.times.add("infer", (time.perf_counter() - t0) * 1000)
                     t1 = time.perf_counter()
                     self.times.add("latency", (t1 - frame.captured_at) * 1000)
                     self._outbox.put(ProcessedFrame(frame.index, frame.pts, sdr, None, frame.captured_at, t1, peak,
-                                                    shader=operator))
+                                                    shader=operator, lut=lut))
                     continue
                 t0 = time.perf_counter()
                 hdr = apply_operator(operator, frame.rgb)

@@ -35,6 +35,21 @@ def apply_operator(operator, rgb: np.ndarray) -> np.ndarray:
     return np.asarray(operator(rgb), dtype=np.float32)
 
 
+def applies_lut(operator) -> bool:
+    """LUT operators (issue #11) compute one small 3D LUT per frame; the sink applies it to the pixels."""
+    return bool(getattr(operator, "applies_lut", False))
+
+
+def operator_output(operator, rgb: np.ndarray):
+    """What a sink gets for one frame: the float output, or for LUT operators a ``LutFrame`` (the frame and
+    its LUT; the file writer applies it inside its packing kernel, the window in its shader)."""
+    if applies_lut(operator):
+        from livehdr.color.lut3d import LutFrame
+
+        return LutFrame(rgb, operator.lut_for_frame(to_uint8(rgb)))
+    return apply_operator(operator, rgb)
+
+
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype == np.uint8:
         return rgb

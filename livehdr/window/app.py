@@ -243,7 +243,9 @@ class LiveWindow:
     def upload(self, frame):
         t0 = time.perf_counter()
         old_size = self.renderer.frame_size
-        if frame.hdr is None:  # the shader expands (classical curve): only the SDR pixels go up
+        if frame.lut is not None:  # a LUT operator: the SDR pixels and the frame's small 3D LUT go up
+            self.renderer.upload_lut(frame.sdr, frame.lut)
+        elif frame.hdr is None:  # the shader expands (classical curve): only the SDR pixels go up
             self.renderer.upload_sdr(frame.sdr, frame.shader.shader_curve, gl_renderer.shader_uniforms(frame.shader))
         else:
             self.renderer.upload(frame.sdr, frame.hdr)
@@ -261,7 +263,12 @@ class LiveWindow:
             from livehdr.pipeline.stages import apply_operator
 
             sdr = f.sdr if isinstance(f.sdr, np.ndarray) else f.sdr.to_rgb()
-            f.hdr = apply_operator(f.shader, sdr)
+            if f.lut is not None:  # the LUT the shader applied, on the CPU
+                from livehdr.color.lut3d import apply_lut3d
+
+                f.hdr = apply_lut3d(sdr, f.lut)
+            else:
+                f.hdr = apply_operator(f.shader, sdr)
         return f.hdr
 
     def read_window(self) -> np.ndarray:

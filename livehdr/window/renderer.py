@@ -26,18 +26,31 @@ INPUT_GAMMAS = ("srgb", "2.2", "2.4")
 DITHER_10BIT = 1.0 / 1023.0
 # Classical curves present.frag evaluates itself from the SDR texture (#define SHADER_CURVE n).
 SHADER_CURVES = {"naive": 1, "bt2446c": 2, "bt2446a": 3}
+# The HDR source that is a LUT operator's 3D LUT sampled from the SDR texture (#define SHADER_LUT), with
+# the texture unit's LINEAR filter, or (SHADER_LUT_EXACT) with the trilinear weights computed in the shader.
+SHADER_LUT = "lut"
+SHADER_LUT_EXACT = "lut-exact"
+# Renderers whose texture filter interpolates in float: exact to the LUT contract with one fetch. GPUs
+# quantise filter weights (8 fractional bits on NVIDIA), so they get the eight-fetch SHADER_LUT_EXACT.
+FLOAT_FILTER_RENDERERS = ("llvmpipe", "softpipe")
 GL_TEXTURE_2D, GL_RGBA, GL_UNSIGNED_INT_2_10_10_10_REV, GL_UNPACK_ALIGNMENT = 0x0DE1, 0x1908, 0x8368, 0x0CF5
 
 
 def shader_can_expand(operator) -> bool:
-    """True when present.frag computes this operator's output itself (no per-pixel work on the CPU)."""
-    return getattr(operator, "shader_curve", None) in SHADER_CURVES
+    """True when present.frag computes this operator's output itself (no per-pixel work on the CPU): a
+    classical curve, or a LUT operator's per-frame 3D LUT (``applies_lut``; the CPU computes only the LUT)."""
+    return getattr(operator, "shader_curve", None) in SHADER_CURVES or bool(getattr(operator, "applies_lut", False))
 
 
 def curve_defines(curve: str | None) -> str:
-    """#defines for SHADER_CURVE: the curve's number and its constants, taken from the Python code."""
+    """#defines for SHADER_CURVE (the curve's number and its constants, taken from the Python code), or for
+    SHADER_LUT (the LUT's filter: the texture unit's, or computed in the shader)."""
     if curve is None:
         return ""
+    if curve == SHADER_LUT:
+        return "#define SHADER_LUT 1\n"
+    if curve == SHADER_LUT_EXACT:
+        return "#define SHADER_LUT 1\n#define LUT_FILTER_IN_SHADER 1\n"
     from livehdr.operators import classical as c
 
     values = {"BT2446C_K1": c._BT2446C_K1, "BT2446C_K2": c._BT2446C_K2, "BT2446C_K3": c._BT2446C_K3,
@@ -154,12 +167,16 @@ class Renderer:
         self._vertex = _read_shader("fullscreen.vert")
         self._fragment = _read_shader("present.frag")
         self._programs = {}  # (view, mode, curve) -> (program, vertex array), compiled on first use
-        self.hdr_tex = self.sdr_tex = self.overlay_tex = None
+        self.hdr_tex = self.sdr_tex = self.overlay_tex = self.lut_tex = None
         self._sdr_kind = None  # what sdr_tex holds: 'f1', 'f4', 'bgrx8' or 'x2rgb10'
-        self.curve = None  # SHADER_CURVES name computing the HDR picture from sdr_tex; None: hdr_tex holds it
+        # What computes the HDR picture from sdr_tex: a SHADER_CURVES name, SHADER_LUT / SHADER_LUT_EXACT
+        # (the 3D LUT in lut_tex), or None (hdr_tex holds it, computed on the CPU)
+        self.curve = None
         self.curve_uniforms: dict = {}
         self._overlay_box = None  # (x0, y0, x1, y1) the overlay texture holds painted pixels in
         self.frame_size = (0, 0)
+        renderer_name = str(ctx.info.get("GL_RENDERER", "")).lower()
+        self.lut_source = SHADER_LUT if any(n in renderer_name for n in FLOAT_FILTER_RENDERERS) else SHADER_LUT_EXACT
         self.program(VIEWS[0], MODES[0])  # fail early (and clearly) if the driver rejects the shaders
         self.set_overlay(np.zeros((1, 1, 4), dtype=np.uint8))
 
@@ -177,7 +194,7 @@ class Renderer:
             except moderngl.Error as e:
                 first = str(e).strip().splitlines()
                 raise UserError(f"the GL driver rejected the shaders: {' '.join(first[:3])}") from None
-            for name, unit in (("u_hdr", 0), ("u_sdr", 1), ("u_overlay", 2)):
+            for name, unit in (("u_hdr", 0), ("u_sdr", 1), ("u_overlay", 2), ("u_lut", 3)):
                 if name in prog:
                     prog[name].value = unit
             self._programs[key] = (prog, self.ctx.vertex_array(prog, []))
@@ -213,6 +230,31 @@ class Renderer:
             raise ValueError(f"the shader has no curve {curve!r}")
         self._write_sdr(sdr)
         self.curve, self.curve_uniforms = curve, dict(uniforms)
+
+    def upload_lut(self, sdr, lut: np.ndarray) -> None:
+        """The SDR input (an array or capture.RawPixels) and a LUT operator's 3D LUT for it (lut3d's contract:
+        float32 (D, D, D, 3) indexed [b, g, r]); the shader samples the LUT from the SDR texture."""
+        lut = np.ascontiguousarray(lut, dtype=np.float32)
+        d = lut.shape[0]
+        if lut.shape != (d, d, d, 3) or d < 2:
+            raise ValueError(f"a 3D LUT is (D, D, D, 3) with D >= 2, got {lut.shape}")
+        self._write_sdr(sdr)
+        self._lut_texture(d)
+        self.lut_tex.write(lut)  # C order [b][g][r]: red is the texture's x, blue its z
+        self.curve, self.curve_uniforms = self.lut_source, {"u_lut_size": float(d)}
+
+    def _lut_texture(self, d: int) -> None:
+        import moderngl
+
+        if self.lut_tex is not None and self.lut_tex.size == (d, d, d):
+            return
+        if self.lut_tex is not None:
+            self.lut_tex.release()
+        # RGB32F: the LUT holds HDR light above 1.0, and float16's 11 bits would cost 5e-4 of relative error.
+        tex = self.ctx.texture3d((d, d, d), 3, dtype="f4", alignment=1)
+        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)  # texelFetch (SHADER_LUT_EXACT) ignores it
+        tex.repeat_x = tex.repeat_y = tex.repeat_z = False  # clamp to edge
+        self.lut_tex = tex
 
     def _write_sdr(self, sdr) -> None:
         layout = getattr(sdr, "layout", None) if not isinstance(sdr, np.ndarray) else None
@@ -346,6 +388,8 @@ class Renderer:
         self._upload_overlay(state)
         if self.curve is None:
             self.hdr_tex.use(0)
+        elif self.curve in (SHADER_LUT, SHADER_LUT_EXACT):
+            self.lut_tex.use(3)
         self.sdr_tex.use(1)
         self.overlay_tex.use(2)
         vao.render(vertices=3)
@@ -362,7 +406,7 @@ class Renderer:
             vao.release()
             prog.release()
         self._programs.clear()
-        for tex in (self.hdr_tex, self.sdr_tex, self.overlay_tex):
+        for tex in (self.hdr_tex, self.sdr_tex, self.overlay_tex, self.lut_tex):
             if tex is not None:
                 tex.release()
 
