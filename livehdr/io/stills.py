@@ -46,6 +46,7 @@ def write_still(path: str, relative: np.ndarray, levels: color.ReferenceLevels) 
 def convert_file(src: str, dst: str, operator, levels: color.ReferenceLevels) -> None:
     """Convert one image; what was dropped or changed on the way (e.g. alpha) is noted on the log."""
     code, notes = imageio.read_image_sdr(src)
+    operator.reset()  # every still stands alone: no temporal state (clut's EMA on its LUT) carries over
     write_still(dst, operator(code), levels)
     for message in notes:
         note(message)
