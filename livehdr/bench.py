@@ -6,6 +6,11 @@ device: the median ms of each stage, ``infer_ms``, and ``fps`` measured end to e
 handed to the encoder until the file is finished, flush included; start-up costs are left out). The
 ``encode`` stage is only the time spent in the encode call: x265 works in its own threads, so ``fps`` is
 the honest number. Learned models also run on CUDA when present.
+
+Every result carries ``minor_faults_per_frame`` (page faults, the allocator fix of issue #12:
+``base/memory.py``). ``--inference-only`` times just the model on one frame (start-up to the first frame,
+median ms, faults per frame, and the speed ratio of every model to the first); ``--allocator-compare`` adds
+the same run in a subprocess with glibc's malloc defaults, so "before" and "after" come from one run.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import tempfile
 import time
 
 from livehdr.base.errors import UserError
+from livehdr.base.memory import OFF_SWITCH, keep_freed_memory, minor_faults
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -67,7 +73,8 @@ class _TimedWriter:
         self.done_at.append(time.perf_counter())
 
 
-def bench_operator(name: str, device: str, clip: str, folder: str, frames: int, preset: str) -> dict:
+def bench_operator(name: str, device: str, clip: str, folder: str, frames: int, preset: str,
+                   precision: str = "auto") -> dict:
     from livehdr.color import ReferenceLevels
     from livehdr.io.hdr10 import HDR10Writer
     from livehdr.io.sources import FileSource
@@ -75,13 +82,14 @@ def bench_operator(name: str, device: str, clip: str, folder: str, frames: int, 
     from livehdr.pipeline.convert import _Conversion
     from livehdr.pipeline.stages import STAGES
 
-    operator = create_operator(name, OperatorConfig(levels=ReferenceLevels(), device=device))
+    operator = create_operator(name, OperatorConfig(levels=ReferenceLevels(), device=device, precision=precision))
     source = FileSource(clip, hwaccel="none")
     out = os.path.join(folder, f"{name}-{device}.mkv")
     writer = HDR10Writer(out, source.width & ~1, source.height & ~1, operator.levels.for_content(operator.content_peak),
                          fps=source.fps, time_base=source.time_base, preset=preset, encoder="libx265", overwrite=True)
     timed = _TimedWriter(writer)
     conversion = _Conversion(source, operator, timed, frames)
+    faults_before = minor_faults()
     try:
         conversion.run(lambda done: None)
         writer.finish(truncated=True)
@@ -91,13 +99,66 @@ def bench_operator(name: str, device: str, clip: str, folder: str, frames: int, 
         raise
     finally:
         source.close()
+    faults = minor_faults() - faults_before
     medians = conversion.times.medians()
     stamps = timed.done_at
     fps = (len(stamps) - 1) / (finished_at - stamps[0]) if len(stamps) > 1 else None
     stages = {stage: round(medians.get(stage, 0.0), 3) for stage in STAGES}
     slowest = max(stages, key=stages.get)
-    return {"model": name, "device": device, "frames": len(stamps), "stages_ms": stages,
-            "infer_ms": stages["infer"], "fps": round(fps, 3) if fps else None, "slowest_stage": slowest}
+    return {"model": name, "device": device, "precision": getattr(operator, "precision", None),
+            "frames": len(stamps), "stages_ms": stages, "infer_ms": stages["infer"],
+            "fps": round(fps, 3) if fps else None, "slowest_stage": slowest,
+            "minor_faults_per_frame": round(faults / max(1, len(stamps)))}
+
+
+def bench_inference(name: str, device: str, width: int, height: int, frames: int, precision: str = "auto") -> dict:
+    """The operator alone on one random frame: start-up to the first frame (building the operator, loading
+    and checking the weights, the first expand), then the median of ``frames`` more, with page faults."""
+    import statistics
+
+    import numpy as np
+
+    from livehdr.color import ReferenceLevels
+    from livehdr.operators import OperatorConfig, create_operator
+
+    frame = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
+    t0 = time.perf_counter()
+    operator = create_operator(name, OperatorConfig(levels=ReferenceLevels(), device=device, precision=precision))
+    operator(frame)
+    startup = time.perf_counter() - t0
+    times, faults = [], []
+    for _ in range(frames):
+        f0, t0 = minor_faults(), time.perf_counter()
+        operator(frame)
+        times.append((time.perf_counter() - t0) * 1000)
+        faults.append(minor_faults() - f0)
+    return {"model": name, "device": device, "precision": getattr(operator, "precision", None),
+            "size": f"{width}x{height}", "frames": frames, "startup_to_first_frame_s": round(startup, 3),
+            "median_ms": round(statistics.median(times), 1), "ms": [round(t, 1) for t in times],
+            "minor_faults_per_frame": round(statistics.median(faults)), "minor_faults": faults}
+
+
+def default_precision(name: str) -> str:
+    """Float models at fp32 (so ``auto`` switching to an int8 twin does not hide the float time), int8
+    model files at their own precision."""
+    from livehdr.models.weights import read_metadata, shipped_path
+
+    try:
+        arch = read_metadata(shipped_path(name)).get("arch", "")
+    except Exception:  # classical operators have no file; a broken file fails in create_operator
+        return "auto"
+    return "auto" if arch.endswith("-int8") else "fp32"
+
+
+def allocator_before(argv: list[str]) -> dict:
+    """The same inference bench in a child process that keeps glibc's malloc defaults (the "before")."""
+    import subprocess
+
+    env = dict(os.environ, **{OFF_SWITCH: "1"})
+    proc = subprocess.run([sys.executable, "-m", "livehdr.bench", *argv], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise UserError(f"the allocator 'before' run failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    return json.loads(proc.stdout)
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -246,7 +307,14 @@ def run(argv=None) -> tuple[dict, bool]:
     from livehdr.operators import list_operators
 
     p = argparse.ArgumentParser(prog="python -m livehdr.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=None, help="only this operator (default: every registered operator)")
+    p.add_argument("--model", action="append", default=None,
+                   help="only this operator; repeat for several (default: every registered operator)")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8", "fp16"), default=None,
+                   help="learned models (default: float models fp32, int8 models int8)")
+    p.add_argument("--inference-only", action="store_true",
+                   help="time only the operators on one frame (start-up, median ms, page faults)")
+    p.add_argument("--allocator-compare", action="store_true",
+                   help="with --inference-only: also run it with glibc's malloc defaults (the 'before')")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="only this device (default: cpu, plus cuda for learned models when present)")
     p.add_argument("--size", type=parse_size, default=(1920, 1080), metavar="WxH", help="default 1920x1080")
@@ -269,16 +337,19 @@ def run(argv=None) -> tuple[dict, bool]:
 
     entries = list_operators()
     if args.model is not None:
-        entries = [e for e in entries if e.name == args.model]
-        if not entries:
-            raise UserError(f"unknown model {args.model!r}; available: "
-                            f"{', '.join(e.name for e in list_operators())}")
+        by_name = {e.name: e for e in entries}
+        unknown = [m for m in args.model if m not in by_name]
+        if unknown:
+            raise UserError(f"unknown model {unknown[0]!r}; available: {', '.join(by_name)}")
+        entries = [by_name[m] for m in dict.fromkeys(args.model)]
     has_cuda = cuda_available()
     if args.device == "cuda" and not has_cuda:
         raise UserError("--device cuda: no CUDA device here")
     width, height = args.size
+    if args.inference_only:
+        return inference_report(args, entries, has_cuda, argv), args.json
     report = {"size": f"{width}x{height}", "cpu_count": os.cpu_count(), "cuda": has_cuda,
-              "kernels": bench_kernels(width, height)}
+              "malloc": keep_freed_memory(), "kernels": bench_kernels(width, height)}
     print("livehdr.bench: kernels done", file=sys.stderr)
     if args.kernels_only:
         return report, args.json
@@ -289,7 +360,9 @@ def run(argv=None) -> tuple[dict, bool]:
             devices = [args.device] if args.device else (["cpu", "cuda"] if entry.learned and has_cuda else ["cpu"])
             for device in devices:
                 try:
-                    results.append(bench_operator(entry.name, device, clip, folder, args.frames, args.preset))
+                    precision = args.precision or default_precision(entry.name)
+                    results.append(bench_operator(entry.name, device, clip, folder, args.frames, args.preset,
+                                                  precision))
                 except UserError as e:  # e.g. a learned model without weights: report it, bench the rest
                     results.append({"model": entry.name, "device": device, "error": str(e)})
                 print(f"livehdr.bench: {entry.name} on {device} done", file=sys.stderr)
@@ -297,7 +370,44 @@ def run(argv=None) -> tuple[dict, bool]:
     return report, args.json
 
 
+def inference_report(args, entries, has_cuda: bool, argv) -> dict:
+    import torch
+
+    width, height = args.size
+    report = {"size": f"{width}x{height}", "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+              "cuda": has_cuda, "malloc": keep_freed_memory(), "inference": []}
+    for entry in entries:
+        devices = [args.device] if args.device else (["cpu", "cuda"] if entry.learned and has_cuda else ["cpu"])
+        for device in devices:
+            precision = args.precision or default_precision(entry.name)
+            try:
+                report["inference"].append(bench_inference(entry.name, device, width, height, args.frames, precision))
+            except UserError as e:
+                report["inference"].append({"model": entry.name, "device": device, "error": str(e)})
+            print(f"livehdr.bench: {entry.name} on {device} done", file=sys.stderr)
+    timed = [r for r in report["inference"] if "median_ms" in r]
+    if timed:
+        first = timed[0]
+        report["speed_vs_first"] = {f"{r['model']}/{r['device']}": round(first["median_ms"] / r["median_ms"], 2)
+                                    for r in timed}
+    if args.allocator_compare:
+        child = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--allocator-compare"]
+        before = allocator_before(child)
+        pairs = []
+        for b, a in zip(before["inference"], report["inference"]):
+            if "median_ms" in a and "median_ms" in b:
+                pairs.append({"model": a["model"], "device": a["device"], "before_ms": b["median_ms"],
+                              "after_ms": a["median_ms"], "speedup": round(b["median_ms"] / a["median_ms"], 2),
+                              "before_faults_per_frame": b["minor_faults_per_frame"],
+                              "after_faults_per_frame": a["minor_faults_per_frame"],
+                              "faults_after_over_before": round(a["minor_faults_per_frame"]
+                                                                / max(1, b["minor_faults_per_frame"]), 5)})
+        report["allocator"] = {"before": before["malloc"], "after": report["malloc"], "models": pairs}
+    return report
+
+
 def main(argv=None) -> int:
+    keep_freed_memory()  # before any tensor (docs/BENCHMARKS.md: the allocator fix)
     try:
         report, want_json = run(argv)
     except UserError as e:
@@ -313,10 +423,19 @@ def main(argv=None) -> int:
               f"{r['rss_mb_settled']} (settled) -> {r['rss_mb_last']} MB; growth "
               f"{r['rss_growth_kb_per_1000_frames']} kB per 1,000 frames")
     else:
-        for name, k in report["kernels"].items():
+        for name, k in report.get("kernels", {}).items():
             if isinstance(k, dict):
                 print(f"kernel {name:<10} numba {k['numba_ms']:7.2f} ms  numpy {k['numpy_ms']:7.2f} ms  "
                       f"x{k['speedup']:.1f}")
+        for r in report.get("inference", []):
+            if "error" in r:
+                print(f"{r['model']:<12} {r['device']:<4} skipped: {r['error']}")
+                continue
+            print(f"{r['model']:<12} {r['device']:<4} {r['precision'] or '':<5} {r['median_ms']:8.1f} ms/frame  "
+                  f"start-up {r['startup_to_first_frame_s']:.2f} s  faults/frame {r['minor_faults_per_frame']}")
+        for r in (report.get("allocator") or {}).get("models", []):
+            print(f"allocator {r['model']}: {r['before_ms']:.0f} -> {r['after_ms']:.0f} ms (x{r['speedup']}), "
+                  f"faults/frame {r['before_faults_per_frame']} -> {r['after_faults_per_frame']}")
         for r in report.get("results", []):
             if "error" in r:
                 print(f"{r['model']:<12} {r['device']:<4} skipped: {r['error']}")

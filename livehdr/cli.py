@@ -13,6 +13,7 @@ import time
 
 from livehdr.argtypes import positive_float, positive_int
 from livehdr.base.errors import Stopped, UserError
+from livehdr.base.memory import keep_freed_memory
 from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT, ReferenceLevels
 
 
@@ -87,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                        help="where learned models run (default: cuda when available)")
     model.add_argument("--precision", choices=("auto", "fp32", "int8", "fp16"), default="auto",
-                       help="learned models: auto = fp32 on the CPU, fp16 on CUDA; int8 is 3x faster on "
-                       "the CPU but blotches bright highlights (default: auto)")
+                       help="learned models: auto = fp16 on CUDA; on the CPU the model's shipped int8 twin "
+                       "(e.g. mqnet-int8) when its card meets the quality goals, else fp32; int8 = that twin, "
+                       "or the model quantized at load (default: auto)")
     model.add_argument("--input-gamma", choices=("srgb", "2.2", "2.4"), default="srgb",
                        help="the SDR input's display EOTF: piecewise sRGB, gamma 2.2 (many games/PCs) or "
                        "2.4 (BT.1886 video) (default: srgb)")
@@ -210,14 +212,15 @@ def classify_input(spec: str) -> str:
 # Jobs
 # --------------------------------------------------------------------------------------------------------
 def print_models() -> int:
-    from livehdr.operators import default_operator_name, list_operators
+    from livehdr.operators import list_operators
+    from livehdr.operators.registry import default_operator_choice
 
-    default = default_operator_name()
+    default, why = default_operator_choice()
     for entry in list_operators():
         mark = "*" if entry.name == default else " "
         kind = "learned" if entry.learned else "classical"
         print(f"{mark} {entry.name:<12} {kind:<9}  {entry.description}")
-    print("(* = default)")
+    print(f"(* = default: {default}: {why})")
     return 0
 
 
@@ -443,6 +446,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
+    keep_freed_memory()  # before any tensor: glibc would return every large one to the kernel
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -21,6 +21,7 @@ import sys
 import numpy as np
 
 from livehdr.base.errors import UserError
+from livehdr.base.memory import keep_freed_memory
 
 BASELINES = ("naive", "bt2446a", "bt2446c")
 METRICS = ("pu21_psnr", "highlight_log10_error", "midtone_log10_error")
@@ -47,6 +48,7 @@ def evaluate(operators: dict, cases: list, paper_white: float = 203.0, use_cvvdp
     for name, op in operators.items():
         rows = []
         for c in cases:
+            op.reset()  # every case is its own still: no temporal state (clut's EMA) carries over
             pred = np.asarray(op(c["sdr"]), dtype=np.float32)
             m = frame_metrics(pred, c["target"], c["sdr"], paper_white)
             if cvvdp is not None:
@@ -248,6 +250,7 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
+    keep_freed_memory()  # before any tensor: glibc would return every large one to the kernel
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:

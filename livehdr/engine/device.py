@@ -20,8 +20,9 @@ def resolve_device(device: str | None):
 
 
 def resolve_precision(precision: str, device) -> str:
-    """'fp32', 'fp16' or 'int8' for this device. auto = fp16 on CUDA, fp32 on the CPU (docs/MODEL.md:
-    whole-network int8 blotches the brightest highlights, so it stays opt-in)."""
+    """'fp32', 'fp16' or 'int8' for this device. auto = fp16 on CUDA, fp32 on the CPU. (A float model whose
+    shipped int8 twin meets the quality goals is switched to it before this, by ``engine.int8.choose_int8``:
+    the choice needs the weights file, this only the device.)"""
     on_cuda = device.type == "cuda"
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")

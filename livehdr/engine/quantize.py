@@ -1,7 +1,10 @@
-"""int8 on the CPU: torch.ao FX post-training static quantization (x86 / fbgemm engine).
+"""int8 on the CPU: torch.ao FX static quantization (x86 / fbgemm engine) of MQNet.
 
-Today the whole MQNet gain network is quantized (weights and activations); padding, linearisation and the
-gain itself stay in float. Calibration frames come from the project's own synthetic scenes (no data files).
+Two ways in:
+- ``calibrate_int8``: the shipped ``mqnet-int8`` is made with it once, offline (scripts/build_mqnet_int8.py):
+  activation ranges from calibration crops, stored in the weights file, so loading sees no frame;
+- ``quantize_int8``: any MQNet weights file run with ``--precision int8`` that has no shipped int8 twin is
+  quantized whole at load, calibrated on a few synthetic scenes (slower start-up, dimmer highlights).
 """
 from __future__ import annotations
 
@@ -14,7 +17,51 @@ import torch.nn.functional as F
 
 from livehdr import color
 from livehdr.models.mqnet import ALIGN, MQNet, apply_maps
+from livehdr.models.mqnet_int8 import REDUCE_RANGE, MQNetInt8, effective_ranges, prepare
 
+
+def histogram_observer(reduce_range: bool = REDUCE_RANGE):
+    """Activation ranges from a histogram search (torch's default for x86)."""
+    from torch.ao.quantization import HistogramObserver
+
+    return HistogramObserver.with_args(dtype=torch.quint8, reduce_range=reduce_range)
+
+
+def minmax_observer(reduce_range: bool = REDUCE_RANGE):
+    """Activation ranges from the extremes seen: nothing clipped, coarser steps."""
+    from torch.ao.quantization import MinMaxObserver
+
+    return MinMaxObserver.with_args(dtype=torch.quint8, reduce_range=reduce_range)
+
+
+def calibrate_int8(model: MQNet, frames, float_modules=("head",), observer=None,
+                   reduce_range: bool = REDUCE_RANGE) -> MQNetInt8:
+    """An ``MQNetInt8`` holding the activation ranges seen on ``frames`` (N x 3 x H x W sRGB code values,
+    H and W multiples of 32). ``observer``: how a range is chosen (default: histogram search); it must use
+    the same ``reduce_range``."""
+    frames = list(frames)
+    if not frames:
+        raise ValueError("int8 calibration needs at least one frame")
+    for x in frames:
+        if x.shape[-1] % ALIGN or x.shape[-2] % ALIGN:
+            raise ValueError(f"calibration frames must be multiples of {ALIGN}, got {tuple(x.shape)}")
+    model = model.float().eval().to(memory_format=torch.contiguous_format)
+    prepared = prepare(model, float_modules, observer or histogram_observer(reduce_range), reduce_range=reduce_range)
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        for x in frames:
+            prepared(x.float().contiguous())
+    ranges = effective_ranges(prepared)
+    int8 = MQNetInt8(observers=ranges.shape[0], float_modules=tuple(float_modules), reduce_range=reduce_range,
+                     **model.config)
+    int8.net.load_state_dict(model.state_dict())
+    int8.activation_ranges.copy_(ranges)
+    return int8.eval()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Whole-network int8, calibrated at load (any MQNet file, also the first release's layout)
+# --------------------------------------------------------------------------------------------------------
 class _GainGraph(nn.Module):
     """The traceable part of MQNet (padded code values -> log2 gain map)."""
 
@@ -26,7 +73,7 @@ class _GainGraph(nn.Module):
         return self.model.log2_gain(x)
 
 
-class MQNetInt8(nn.Module):
+class CalibratedAtLoadInt8(nn.Module):
     """MQNet with an int8 gain network; padding, linearisation and the gain stay in float."""
 
     def __init__(self, quantized_gain: nn.Module, config: dict):
@@ -45,28 +92,28 @@ class MQNetInt8(nn.Module):
         return apply_maps(code, maps, self.output, top)
 
 
-def quantize_int8(model: MQNet, calibration) -> MQNetInt8:
+def quantize_int8(model: MQNet, calibration) -> CalibratedAtLoadInt8:
     """Post-training static int8 quantization of the whole gain network (weights and activations).
 
-    ``calibration``: an iterable of N x 3 x H x W sRGB code-value tensors (H, W multiples of 32), used to
-    set the activation ranges. On the held-out courtyard cases this cost 0.14 dB PU21-PSNR (docs/MODEL.md).
-    """
+    ``calibration``: an iterable of N x 3 x H x W sRGB code-value tensors (H, W multiples of 32)."""
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    torch.backends.quantized.engine = "x86" if "x86" in torch.backends.quantized.supported_engines else "fbgemm"
+    from livehdr.models.mqnet_int8 import quantization_engine
+
+    engine = quantization_engine()
     graph = _GainGraph(model.float().eval().to(memory_format=torch.contiguous_format)).eval()
     frames = list(calibration)
     if not frames:
         raise ValueError("int8 quantization needs at least one calibration frame")
     with warnings.catch_warnings():  # torch.ao announces its own deprecation on every call
         warnings.simplefilter("ignore")
-        prepared = prepare_fx(graph, get_default_qconfig_mapping(torch.backends.quantized.engine), (frames[0],))
+        prepared = prepare_fx(graph, get_default_qconfig_mapping(engine), (frames[0],))
         with torch.inference_mode():
             for x in frames:
                 prepared(x)
         quantized = convert_fx(prepared)
-    return MQNetInt8(quantized, model.config).eval()
+    return CalibratedAtLoadInt8(quantized, model.config).eval()
 
 
 def calibration_frames(count: int = 6, width: int = 256, height: int = 192, seed: int = 0):

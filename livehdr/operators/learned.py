@@ -11,7 +11,9 @@ import os
 import numpy as np
 
 from livehdr import color
+from livehdr.base.log import note as log_note
 from livehdr.engine.device import resolve_device, resolve_precision
+from livehdr.engine.int8 import choose_int8
 from livehdr.models.weights import card_path, load_model, read_card, read_metadata, shipped_path
 from livehdr.operators.base import Operator, OperatorConfig
 
@@ -27,14 +29,16 @@ class LearnedOperator(Operator):
         self.description = str(card.get("description", f"learned model {name}"))
         self.device = resolve_device(config.device)
         self.model = load_model(weights_path).to(self.device)
-        self.precision = resolve_precision(config.precision, self.device)
+        # int8 on the CPU: the model's shipped int8 twin (auto takes it only when its card meets the
+        # quality goals), an int8 model file as it is, or (--precision int8 without a twin) quantized here.
+        self.model, precision, note, self.device = choose_int8(self.model, weights_path, config.precision,
+                                                               self.device, config.device)
+        self.precision = resolve_precision(precision, self.device)
+        if note:
+            log_note(f"{name}: {note}")
         if self.precision == "fp16":
             self.model = self.model.half()
-        if self.precision == "int8":
-            from livehdr.engine.quantize import calibration_frames, quantize_int8
-
-            self.model = quantize_int8(self.model, calibration_frames())
-        else:
+        if self.precision != "int8":
             # channels_last: depthwise convs run ~2x faster on CPU (oneDNN), tensor cores on CUDA.
             self.model = self.model.to(memory_format=torch.channels_last)
 
@@ -92,14 +96,44 @@ def shipped_learned_models() -> list[tuple[str, str]]:
     return found
 
 
-def default_learned_model() -> str | None:
-    """A shipped model whose card records a held-out win over naive ('metrics.beats_naive'), else None.
-    A card may set 'default_rank' to order several winners (lower first)."""
-    winners = []
+def default_learned_model(cuda: bool | None = None) -> str | None:
+    """A shipped model whose card records a held-out win over naive ('metrics.beats_naive'), else None."""
+    return default_learned_choice(cuda)[0]
+
+
+def default_learned_choice(cuda: bool | None = None) -> tuple[str | None, str]:
+    """(name or None, why). A card may set 'default_rank' to order several winners (lower first), and
+    'default_rank_cpu' for machines without a CUDA device (clut: real time on the CPU, where mqnet is not)."""
+    if cuda is None:
+        try:
+            import torch
+
+            cuda = bool(torch.cuda.is_available())
+        except ImportError:
+            cuda = False
+    winners, losers = [], []
     for name, _ in shipped_learned_models():
         card = read_card(card_path(shipped_path(name))) or {}
         metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
         if metrics.get("beats_naive") is True:
-            winners.append((card.get("default_rank", 100), name))
-    return min(winners)[1] if winners else None
+            rank = card.get("default_rank", 100)
+            if not cuda:
+                rank = card.get("default_rank_cpu", rank)
+            winners.append((rank, name, metrics, not cuda and "default_rank_cpu" in card))
+        else:
+            losers.append(name)
+    if not winners:
+        return None, "no shipped model's card records a held-out win over naive"
+    rank, name, metrics, cpu_rank = min(winners, key=lambda w: (w[0], w[1]))
+    gain = (metrics.get("heldout") or {}).get("goals", {}).get("mean_pu21_gain_db")
+    why = "its card records a held-out win over naive" + (f" ({gain:+.2f} dB PU21-PSNR)" if gain is not None else "")
+    if cpu_rank:
+        why += "; no CUDA device here, and its card ranks it first for the CPU (real time there)"
+    elif cuda:
+        why += "; a CUDA device is present"
+    if len(winners) > 1:
+        why += f"; also winning: {', '.join(sorted(w[1] for w in winners if w[1] != name))}"
+    if losers:
+        why += f" ({', '.join(sorted(losers))}: no held-out win recorded)"
+    return name, why
 

@@ -54,9 +54,26 @@ def _load_learned() -> None:
 
 def _learned(config: OperatorConfig, name: str) -> Operator:
     from livehdr.models.weights import shipped_path
+
+    path = config.weights or shipped_path(name)
+    return _learned_class(path)(config, name, path)
+
+
+def _learned_class(path: str):
+    """The operator class for a weights file's architecture: ``clut`` makes a per-frame 3D LUT
+    (operators/lut.py), every other architecture runs per pixel (operators/learned.py)."""
+    from livehdr.models.weights import read_metadata
     from livehdr.operators.learned import LearnedOperator
 
-    return LearnedOperator(config, name, config.weights or shipped_path(name))
+    try:
+        arch = read_metadata(path).get("arch")
+    except Exception:  # unreadable: LearnedOperator's loader reports it in one line
+        arch = None
+    if arch == "clut":
+        from livehdr.operators.lut import LUTOperator
+
+        return LUTOperator
+    return LearnedOperator
 
 
 def list_operators() -> list[OperatorEntry]:
@@ -67,14 +84,21 @@ def list_operators() -> list[OperatorEntry]:
 
 def default_operator_name() -> str:
     """The shipped learned model whose card records a held-out win over `naive`; else naive."""
+    return default_operator_choice()[0]
+
+
+def default_operator_choice() -> tuple[str, str]:
+    """(default operator, why): on a machine without CUDA a real-time winner (clut) comes first."""
     _load_classical()
     _load_learned()
     try:
-        from livehdr.operators.learned import default_learned_model
+        from livehdr.operators.learned import default_learned_choice
     except ImportError:
-        return "naive"
-    name = default_learned_model()
-    return name if name in _REGISTRY else "naive"
+        return "naive", "torch is not installed, so no learned model can run"
+    name, why = default_learned_choice()
+    if name not in _REGISTRY:
+        return "naive", why
+    return name, why
 
 
 def create_operator(name: str, config: OperatorConfig | None = None) -> Operator:

@@ -6,14 +6,15 @@ import sys
 
 from livehdr.argtypes import positive_int
 from livehdr.base.errors import UserError
+from livehdr.base.memory import keep_freed_memory
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m livehdr.train",
-        description="Train MQNet on folders of HDR images (.exr/.hdr) plus synthetic scenes. The scenes that "
-        "models/splits.json holds out are never read; its validation scenes only choose the epoch; "
-        "everything else trains.")
+        description="Train MQNet (or CLUT, --arch clut) on folders of HDR images (.exr/.hdr) plus synthetic "
+        "scenes. The scenes that models/splits.json holds out are never read; its validation scenes only choose "
+        "the epoch; everything else trains.")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders or files of HDR images")
     p.add_argument("--out", required=True, metavar="models/NAME",
                    help="output stem: writes NAME.safetensors, NAME.json (card), NAME.ckpt.safetensors")
@@ -21,7 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps-per-epoch", type=positive_int, default=200)
     p.add_argument("--crop", type=positive_int, default=128, help="training patch size (pixels)")
     p.add_argument("--batch", type=positive_int, default=8)
-    p.add_argument("--width", type=float, default=0.35, help="MobileNetV2 width multiplier")
+    p.add_argument("--arch", choices=("mqnet", "clut"), default="mqnet",
+                   help="mqnet: per-pixel U-Net; clut: thumbnail CNN mixing compressed 3D LUTs (docs/CLUT.md)")
+    p.add_argument("--width", type=float, default=0.35, help="mqnet: MobileNetV2 width multiplier")
+    p.add_argument("--lut-size", type=positive_int, default=33, help="clut: LUT nodes per axis (default 33)")
+    p.add_argument("--bases", type=positive_int, default=6, help="clut: basis LUTs mixed per frame (default 6)")
     p.add_argument("--attention", choices=("ca", "sa", "csa", "none"), default="csa",
                    help="decoder attention (default csa: no global average, so no per-frame pumping)")
     p.add_argument("--lr", type=float, default=2e-3)
@@ -43,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    keep_freed_memory()  # before any tensor: glibc would return every large one to the kernel
     args = build_parser().parse_args(argv)
     try:
         from livehdr.train.loop import TrainConfig, train
@@ -51,6 +57,8 @@ def main(argv=None) -> int:
             raise UserError(f"--synthetic-fraction {args.synthetic_fraction:g} is outside 0..1")
         if args.crop < 32 or args.crop % 32:
             raise UserError(f"--crop {args.crop}: use a multiple of 32 (the network works at 1/32)")
+        if args.arch == "clut" and not 2 <= args.lut_size <= 129:
+            raise UserError(f"--lut-size {args.lut_size}: use 2..129 (33 is the default)")
         if not 0.05 <= args.width <= 2.0:
             raise UserError(f"--width {args.width:g} is outside 0.05..2")
         from livehdr.io.imagefiles import check_writable
@@ -58,6 +66,7 @@ def main(argv=None) -> int:
         check_writable(args.out + ".safetensors")  # before any training, not after the first epoch
         cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                           crop=args.crop, batch=args.batch, width=args.width, attention=args.attention, lr=args.lr,
+                          arch=args.arch, lut_size=args.lut_size, bases=args.bases,
                           synthetic_fraction=args.synthetic_fraction, val=args.val, val_cases=args.val_cases,
                           splits=args.splits,
                           seed=args.seed, resume=args.resume, threads=args.threads, quiet=args.quiet)

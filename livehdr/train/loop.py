@@ -36,6 +36,9 @@ class TrainConfig:
     batch: int = 8
     width: float = 0.35
     attention: str = "csa"
+    arch: str = "mqnet"  # "mqnet" (per-pixel U-Net) or "clut" (thumbnail CNN + compressed adaptive 3D LUT)
+    lut_size: int = 33  # clut: nodes per axis
+    bases: int = 6  # clut: basis LUTs
     lr: float = 2e-3
     warmup: int = 100
     synthetic_fraction: float = 0.3
@@ -177,7 +180,7 @@ def train(cfg: TrainConfig) -> dict:
     sampler = Sampler(train_images, cfg.crop, rng, synthetic, cfg.synthetic_fraction)
     val_cases = synthesis.make_grid_cases(val_images, cfg.val_cases, 256, 192, seed=1234) if val_images else []
 
-    model = create_model("mqnet", width=cfg.width, attention=cfg.attention)
+    model = create_model(cfg.arch, **model_config(cfg))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     counters = {"epoch": 0, "step": 0, "best_score": -math.inf, "history": [], "seconds": 0.0}
     if cfg.resume:
@@ -200,7 +203,12 @@ def train(cfg: TrainConfig) -> dict:
             for g in opt.param_groups:
                 g["lr"] = lr_at(counters["step"], total, cfg.lr, cfg.warmup)
             sdr, target = sampler.batch(cfg.batch)
-            loss, parts = itm_loss(model(sdr), target, sdr)
+            if hasattr(model, "forward_with_regularisation"):  # clut: LUT smoothness + monotonicity
+                pred, reg = model.forward_with_regularisation(sdr)
+                loss, parts = itm_loss(pred, target, sdr)
+                loss = loss + reg
+            else:
+                loss, parts = itm_loss(model(sdr), target, sdr)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -227,13 +235,37 @@ def train(cfg: TrainConfig) -> dict:
         if better:
             counters["best_score"] = entry.get("score", -math.inf)
             counters["best_epoch"] = epoch + 1
-            save_model(weights_path, model, "mqnet")
+            save_model(weights_path, model, cfg.arch)
             card = _card(cfg, model, parameter_count(model), train_images, val_images, synth_note, counters, metrics,
                          splits)
             write_card(card_file, card)
             result = card
-        save_checkpoint(ckpt_path, model, opt, "mqnet", counters)
+        save_checkpoint(ckpt_path, model, opt, cfg.arch, counters)
     return result
+
+
+def model_config(cfg: TrainConfig) -> dict:
+    """The architecture's settings from the trainer's options."""
+    if cfg.arch == "mqnet":
+        return {"width": cfg.width, "attention": cfg.attention}
+    if cfg.arch == "clut":
+        # the compressed ranks (CLUT-Net's S and W) cannot exceed what the grid holds
+        return {"lut_size": cfg.lut_size, "bases": cfg.bases, "s_rank": min(12, cfg.lut_size),
+                "w_rank": min(24, cfg.lut_size ** 2)}
+    raise UserError(f"--arch {cfg.arch!r}: the trainer knows mqnet and clut")
+
+
+def _output_note(model) -> str:
+    c = model.config
+    if "lut_size" in c:  # clut
+        return (f"a {c['lut_size']}^3 3D LUT per frame, mixed from {c['bases']} compressed bases by a thumbnail "
+                "CNN; entry for code values c: 2^g (Y + (1 + s)(L - Y)), L = eotf_sRGB(c), "
+                f"g = {c['max_log2_gain']:g} tanh(f0), s = {c['max_chroma']:g} tanh(f1), then fitted under the "
+                "top and made monotonic in luminance; trilinear between entries")
+    if c.get("output") == "luma_chroma":
+        return ("out = 2^g (Y + (1 + s)(L - Y)), L = eotf_sRGB(I), Y = BT.709 luminance of L, "
+                f"g = {model.max_log2_gain:g} tanh(h0) (luminance gain), s = {c['max_chroma']:g} tanh(h1)")
+    return "out = eotf_sRGB(I) * 2^(3 tanh(head))"
 
 
 def _card(cfg, model, n_params, train_images, val_images, synth_note, counters, metrics, splits) -> dict:
@@ -247,15 +279,11 @@ def _card(cfg, model, n_params, train_images, val_images, synth_note, counters, 
                "size": "256x192", "model": m, "naive": n, "delta_vs_naive": metrics["delta"]}
     return {
         "name": os.path.basename(cfg.out),
-        "architecture": "mqnet",
+        "architecture": cfg.arch,
         "config": model.config,
         "parameters": n_params,
         "date": datetime.date.today().isoformat(),
-        "output": "linear BT.709 relative to paper white (203 cd/m2), 0 .. 1000/203; "
-                  + ("out = 2^g (Y + (1 + s)(L - Y)), L = eotf_sRGB(I), Y = BT.709 luminance of L, "
-                     f"g = {model.max_log2_gain:g} tanh(h0) (luminance gain), "
-                     f"s = {model.config['max_chroma']:g} tanh(h1)"
-                     if model.config.get("output") == "luma_chroma" else "out = eotf_sRGB(I) * 2^(3 tanh(head))"),
+        "output": "linear BT.709 relative to paper white (203 cd/m2), 0 .. 1000/203; " + _output_note(model),
         "data": {
             "train": [im.name for im in train_images],
             "validation": [im.name for im in val_images],
@@ -274,7 +302,9 @@ def _card(cfg, model, n_params, train_images, val_images, synth_note, counters, 
             "optimizer": "Adam", "lr": cfg.lr, "schedule": f"warm-up {cfg.warmup} steps, cosine to 1 %",
             "loss": "L1 in PU21 (nits, /256) + 0.5 x highlight-weighted L1 on log2 light "
                     "+ 0.5 x over-expansion (relu of log2 excess) on unclipped pixels "
-                    "+ 0.1 x per-image PU21-PSNR loss in dB (10 log10(1 + MSE / 0.1))",
+                    "+ 0.1 x per-image PU21-PSNR loss in dB (10 log10(1 + MSE / 0.1))"
+                    + (" + LUT regularisers: 1e-3 x smoothness (squared field steps per unit code) "
+                       "+ 10 x monotonicity (luminance drops between nodes, stops)" if cfg.arch == "clut" else ""),
             "epoch_selection": "validation scenes: mean PU21 gain over naive, penalised below -0.5 dB per scene "
                                "and -1 dB per exposure x curve",
             "best_epoch": counters.get("best_epoch"),
