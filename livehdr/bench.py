@@ -302,6 +302,19 @@ def cuda_available() -> bool:
         return False
 
 
+def gpu_report(args) -> dict:
+    """Issue #13's numbers (engine/cuda_timing.py); a one-line error where torch sees no CUDA device."""
+    from livehdr.engine.cuda_timing import measure
+    from livehdr.operators import OperatorConfig, create_operator
+
+    if not cuda_available():
+        raise UserError("--gpu needs a CUDA device, and torch sees none")
+    name = (args.model or ["mqnet"])[0]
+    precision = "fp16" if args.precision in (None, "auto") else args.precision
+    sizes = [args.size] if args.size != (1920, 1080) else [(1920, 1080), (3840, 2160)]
+    return measure(lambda: create_operator(name, OperatorConfig(device="cuda", precision=precision)), sizes=sizes)
+
+
 def run(argv=None) -> tuple[dict, bool]:
     """Returns (the report, whether --json was asked for)."""
     from livehdr.operators import list_operators
@@ -326,7 +339,12 @@ def run(argv=None) -> tuple[dict, bool]:
     p.add_argument("--soak", type=int, default=None, metavar="N",
                    help="instead: N frames (at --size, default 1920x1080; use e.g. 160x90) through the pipeline "
                    "with the naive operator, reporting RSS growth per 1,000 frames")
+    p.add_argument("--gpu", action="store_true",
+                   help="instead: the GPU engine's timings with CUDA events (model eager and as a CUDA graph, the "
+                   "whole frame path, start-up) at 1080p and 4K for --model (default mqnet); needs CUDA")
     args = p.parse_args(argv)
+    if args.gpu:
+        return {"gpu": gpu_report(args)}, args.json
     if args.soak is not None:
         if args.soak < 10:
             raise UserError("--soak needs at least 10 frames")

@@ -221,3 +221,12 @@ def test_gpu_measurement_reports_every_stage():
     row = report["sizes"]["256x128"]
     assert report["startup_to_first_frame_s"] > 0
     assert all(row[k] > 0 for k in ("model_eager_ms", "model_graph_ms", "frame_path_ms"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_bench_gpu_without_cuda_is_one_line(capsys):
+    from livehdr import bench
+
+    assert bench.main(["--gpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["livehdr: error: --gpu needs a CUDA device, and torch sees none"]
