@@ -158,7 +158,10 @@ def allocator_before(argv: list[str]) -> dict:
     proc = subprocess.run([sys.executable, "-m", "livehdr.bench", *argv], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise UserError(f"the allocator 'before' run failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
-    return json.loads(proc.stdout)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        raise UserError("the allocator 'before' run printed no report") from None
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -409,7 +412,8 @@ def inference_report(args, entries, has_cuda: bool, argv) -> dict:
         report["speed_vs_first"] = {f"{r['model']}/{r['device']}": round(first["median_ms"] / r["median_ms"], 2)
                                     for r in timed}
     if args.allocator_compare:
-        child = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--allocator-compare"]
+        child = [a for a in (argv if argv is not None else sys.argv[1:]) if a not in ("--allocator-compare", "--json")]
+        child.append("--json")  # the child reports to this process, whatever this one prints
         before = allocator_before(child)
         pairs = []
         for b, a in zip(before["inference"], report["inference"]):
