@@ -31,8 +31,8 @@ result = {"applied": applied}
 def work(key):
     faults = []
     with torch.inference_mode():
-        for _ in range(2):
-            conv(x) * 2
+        for _ in range(6):  # the heap grows to its working set over the first few rounds (seen: up to 5)
+            conv(x) * 2 + 1
         for _ in range(7):
             before = memory.minor_faults()
             y = conv(x) * 2 + 1
