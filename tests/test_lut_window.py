@@ -197,6 +197,46 @@ def test_live_pipeline_hands_the_window_a_lut_per_frame(tmp_path):
     assert pipe.stats()["infer"] >= 0
 
 
+class _MarkingLUT(LUTDouble):
+    """A new LUT for every frame, filled with that frame's first pixel (so a LUT names its frame)."""
+
+    def __init__(self):
+        super().__init__()
+        self.processed: list[int] = []  # frames' first red value, in the order the operator saw them
+
+    def lut_for_frame(self, frame_u8):
+        super().lut_for_frame(frame_u8)
+        self.processed.append(int(frame_u8[0, 0, 0]))
+        return np.full_like(self.lut, float(self.processed[-1]))
+
+
+class _DistinctFrames(Source):
+    """Live frames whose first pixel is 10 x their index: each one recognisable in what comes out."""
+
+    width, height, fps, is_live = 64, 48, None, True
+
+    def frames(self):
+        for i in range(8):
+            rgb = np.full((48, 64, 3), 10 * i, np.uint8)
+            yield SourceFrame(i, None, rgb, time.perf_counter(), {})
+            time.sleep(0.03)
+
+
+def test_live_frames_show_the_lut_of_the_frame_before_so_latency_has_no_cnn_in_it():
+    op = _MarkingLUT()
+    pipe = LivePipeline(_DistinctFrames(), op, on_gpu=gl_renderer.shader_can_expand)
+    pipe.start()
+    got = _drain(pipe, lambda g: bool(g) and g[-1].index == 7)
+    pipe.stop()
+    assert len(got) >= 2 and got[-1].index == 7
+    for f in got:
+        seen = op.processed.index(int(f.sdr[0, 0, 0]))
+        # The first frame waits for its own LUT; every later one goes out with its predecessor's, and its
+        # own is computed after it was handed on (it is in ``processed`` all the same).
+        assert float(f.lut.flat[0]) == op.processed[max(seen - 1, 0)], (f.index, seen, op.processed)
+    assert got[0].index != 0 or float(got[0].lut.flat[0]) == 0.0
+
+
 class _RawCapture(Source):
     """A screen capture stand-in: BGRX words, never decoded unless a CPU stage asks."""
 

@@ -92,6 +92,8 @@ class LivePipeline:
         self.times = StageTimes(keep=240)
         self.error: BaseException | None = None
         self.current: ProcessedFrame | None = None  # the last frame latest() returned
+        self._last_lut: np.ndarray | None = None  # a LUT operator's newest LUT, shown with the next frame
+        self._lut_owner = None
         self._threads: list[threading.Thread] = []
 
     # public API ------------------------------------------------------------------------------------------
@@ -148,6 +150,7 @@ class LivePipeline:
         with self._lock:
             self._seek_to = max(0.0, float(seconds))
             self._source_done = False
+        self._last_lut = None  # a seek is a cut: its first frame waits for its own LUT
 
     @property
     def finished(self) -> bool:
@@ -229,6 +232,24 @@ class LivePipeline:
             return operator.lut_for_thumbnail(thumbnail_u8(frame.raw))
         return operator.lut_for_frame(to_uint8(frame.rgb))
 
+    def _lut_to_show(self, operator) -> tuple[np.ndarray | None, bool]:
+        """(LUT, True): show the frame at once with the LUT of the frame before it.
+
+        In live use the latency is the product (games): the LUT's weights are smoothed over frames anyway
+        (the operator's EMA), so one frame late changes the picture by a fraction of that smoothing, and a
+        scene cut settles one frame later (on the second frame, within issue #11's two). The first frame,
+        and the first after a change of operator, wait for their own LUT: (None, False)."""
+        if self._lut_owner is operator and self._last_lut is not None:
+            return self._last_lut, True
+        return None, False
+
+    def _timed_lut(self, operator, frame) -> np.ndarray:
+        t0 = time.perf_counter()
+        lut = self._frame_lut(operator, frame)
+        self.times.add("infer", (time.perf_counter() - t0) * 1000)
+        self._last_lut, self._lut_owner = lut, operator
+        return lut
+
     def _expand(self) -> None:
         while not self._stop.is_set():
             frame: SourceFrame | None = self._inbox.take(0.05)
@@ -242,15 +263,17 @@ class LivePipeline:
                     # Pixels go to the GPU as the source gave them (raw capture words stay raw). A LUT operator
                     # computes only its LUT here, from a thumbnail; the GPU applies it.
                     sdr = frame.raw if frame.raw is not None else frame.rgb
-                    lut = None
+                    lut, late = None, False
                     if applies_lut(operator):
-                        t0 = time.perf_counter()
-                        lut = self._frame_lut(operator, frame)
-                        self.times.add("infer", (time.perf_counter() - t0) * 1000)
+                        lut, late = self._lut_to_show(operator)
+                        if not late:
+                            lut = self._timed_lut(operator, frame)
                     t1 = time.perf_counter()
                     self.times.add("latency", (t1 - frame.captured_at) * 1000)
                     self._outbox.put(ProcessedFrame(frame.index, frame.pts, sdr, None, frame.captured_at, t1, peak,
                                                     shader=operator, lut=lut))
+                    if late:  # this frame's LUT, computed while the window draws it, is the next frame's
+                        self._timed_lut(operator, frame)
                     continue
                 t0 = time.perf_counter()
                 hdr = apply_operator(operator, frame.rgb)
