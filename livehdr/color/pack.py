@@ -128,8 +128,33 @@ def _store_chroma(u_out, v_out, i, j, cb_sum, cr_sum, dither, seed):
     v_out[j, i] = min(max(cv, 4), 1019)
 
 
-# The 4:2:0 loop (2x2 blocks, light statistics per row) is repeated in lut_pack.py, which feeds the same
-# per-pixel functions from a 3D LUT instead of an operator's output.
+@numba.njit(cache=True, inline="always", fastmath=True)
+def encode_row_pair(src, j, y_out, u_out, v_out, paper_white, peak, knee, slope, transfer, gamma_hlg, dither,
+                    seed):
+    """Rows 2j and 2j + 1 of a frame, given as ``src`` (2 x W x 3 relative light), into the planes.
+
+    The 4:2:0 encoding every packing kernel shares: each kernel only decides where the light of a row pair
+    comes from (an operator's output, or a LUT lookup in lut_pack.py). Returns (max, sum) of the encoded
+    light (rolled-off max(R, G, B) in cd/m2) over the 2W pixels."""
+    mx = 0.0
+    sm = 0.0
+    for i in range(src.shape[1] // 2):
+        cb_sum = 0.0
+        cr_sum = 0.0
+        for dy in range(2):
+            for dx in range(2):
+                xx = 2 * i + dx
+                rp, gp, bp, light = _encode_pixel(src[dy, xx, 0], src[dy, xx, 1], src[dy, xx, 2],
+                                                  paper_white, peak, knee, slope, transfer, gamma_hlg)
+                mx = max(mx, light)
+                sm += light
+                cb, cr = _store_luma(y_out, xx, 2 * j + dy, rp, gp, bp, dither, seed)
+                cb_sum += cb
+                cr_sum += cr
+        _store_chroma(u_out, v_out, i, j, cb_sum, cr_sum, dither, seed)
+    return mx, sm
+
+
 @numba.njit(parallel=True, cache=True, fastmath=True)
 def _yuv420p10_kernel(rel, y_out, u_out, v_out, paper_white, peak, knee, slope, transfer, gamma_hlg, dither,
                       seed):
@@ -138,25 +163,8 @@ def _yuv420p10_kernel(rel, y_out, u_out, v_out, paper_white, peak, knee, slope, 
     row_max = np.zeros(h2, dtype=np.float64)
     row_sum = np.zeros(h2, dtype=np.float64)
     for j in numba.prange(h2):
-        mx = 0.0
-        sm = 0.0
-        for i in range(w2):
-            cb_sum = 0.0
-            cr_sum = 0.0
-            for dy in range(2):
-                for dx in range(2):
-                    yy = 2 * j + dy
-                    xx = 2 * i + dx
-                    rp, gp, bp, light = _encode_pixel(rel[yy, xx, 0], rel[yy, xx, 1], rel[yy, xx, 2],
-                                                      paper_white, peak, knee, slope, transfer, gamma_hlg)
-                    mx = max(mx, light)
-                    sm += light
-                    cb, cr = _store_luma(y_out, xx, yy, rp, gp, bp, dither, seed)
-                    cb_sum += cb
-                    cr_sum += cr
-            _store_chroma(u_out, v_out, i, j, cb_sum, cr_sum, dither, seed)
-        row_max[j] = mx
-        row_sum[j] = sm
+        row_max[j], row_sum[j] = encode_row_pair(rel[2 * j:2 * j + 2], j, y_out, u_out, v_out, paper_white, peak,
+                                                 knee, slope, transfer, gamma_hlg, dither, seed)
     return row_max.max(), row_sum.sum() / (4.0 * h2 * w2)
 
 
