@@ -20,7 +20,7 @@ from livehdr.base import log
 from livehdr.base.errors import UserError
 from livehdr.engine.device import resolve_device
 from livehdr.models.weights import card_path, load_model, read_card
-from livehdr.operators.base import Operator, OperatorConfig
+from livehdr.operators.base import Operator, OperatorConfig, adjust_saturation
 
 CUT_BINS = 32
 
@@ -63,15 +63,6 @@ class TemporalWeights:
         self.weights = weights if alpha == 0.0 else alpha * self.weights + (1.0 - alpha) * weights
         self.hist, self.mean = hist, mean
         return self.weights
-
-
-def lut_saturation(lut, saturation: float):
-    """``adjust_saturation`` (operators/base.py) on each entry of a channel-last torch LUT."""
-    from livehdr import color
-
-    w = lut.new_tensor(color.WEIGHTS_BT709)
-    Y = (lut * w).sum(dim=-1, keepdim=True)
-    return Y + saturation * (lut - Y)
 
 
 class LUTOperator(Operator):
@@ -117,8 +108,10 @@ class LUTOperator(Operator):
     def lut_for_thumbnail(self, thumb: np.ndarray) -> np.ndarray:
         """A small H x W x 3 RGB image of the frame (uint8 or float code values; resampled to 256x256 when it
         is another size) -> the frame's LUT. Updates the temporal state."""
-        lut = self._lut_tensor(self._thumbnail(thumb), saturation=True)
-        return np.ascontiguousarray(lut.cpu().numpy(), dtype=np.float32)
+        lut = self._lut_tensor(self._thumbnail(thumb)).cpu().numpy()
+        if self.config.saturation != 1.0:  # a linear map of each entry: it commutes with the trilinear fetch
+            lut = np.clip(adjust_saturation(lut, self.config.saturation), 0.0, self.max_relative)
+        return np.ascontiguousarray(lut, dtype=np.float32)
 
     def _thumbnail(self, thumb: np.ndarray) -> np.ndarray:
         from livehdr.models.clut import THUMBNAIL, thumbnail_numpy
@@ -127,17 +120,14 @@ class LUTOperator(Operator):
             thumb = thumbnail_numpy(thumb)
         return thumb
 
-    def _lut_tensor(self, thumb: np.ndarray, saturation: bool):
+    def _lut_tensor(self, thumb: np.ndarray):
         """256 x 256 x 3 float32 thumbnail -> D x D x D x 3 torch LUT on the model's device."""
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(thumb)).permute(2, 0, 1)[None].to(self.device)
             weights = self.temporal.update(self.model.basis_weights(x), thumb)
-            lut = self.model.lut_from_fields(self.model.fields(weights), self.max_relative,
-                                             self.config.input_gamma)[0]
-            if saturation and self.config.saturation != 1.0:
-                lut = lut_saturation(lut, self.config.saturation).clamp(0.0, self.max_relative)
-        return lut
+            return self.model.lut_from_fields(self.model.fields(weights), self.max_relative,
+                                              self.config.input_gamma)[0]
 
     # ---- the generic operator path ---------------------------------------------------------------------
     def expand(self, V):
@@ -151,14 +141,14 @@ class LUTOperator(Operator):
             from livehdr.color.lut3d import apply_lut3d
 
             frame = np.asarray(V, dtype=np.float32)
-            lut = self._lut_tensor(thumbnail_numpy(frame), saturation=False).cpu().numpy()
+            lut = self._lut_tensor(thumbnail_numpy(frame)).cpu().numpy()
             return apply_lut3d(frame, lut)
         out = []
         with torch.inference_mode():
             x = V.to(self.device, torch.float32)
             for i in range(x.shape[0]):
                 thumb = thumbnail_torch(x[i:i + 1])[0].permute(1, 2, 0).cpu().numpy()
-                lut = self._lut_tensor(thumb, saturation=False)
+                lut = self._lut_tensor(thumb)
                 out.append(apply_lut_torch(x[i:i + 1], lut[None]))
         dtype = V.dtype if V.is_floating_point() else torch.float32
         return torch.cat(out).to(V.device, dtype)
