@@ -1,6 +1,7 @@
 """Tiny test clips made on the spot with PyAV and FFmpeg's lavfi sources (no files in the repository)."""
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 
 import av
@@ -105,3 +106,13 @@ def content_light_level(side):
         if name == "CONTENT_LIGHT_LEVEL":
             return tuple(int(x) for x in np.frombuffer(data[:8], dtype=np.uint32))
     return None
+
+
+def drain_live(pipe, until, timeout=20.0):
+    """Frames a LivePipeline hands the window, polled as the window does, until ``until(frames)`` or timeout."""
+    got, end = [], time.time() + timeout
+    while time.time() < end and not until(got):
+        frame = pipe.latest(timeout=0.05)
+        if frame is not None:
+            got.append(frame)
+    return got

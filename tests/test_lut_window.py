@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from _media import make_clip
+from _media import drain_live, make_clip
 from lut_double import LUTDouble
 from livehdr import color
 from livehdr.color import ReferenceLevels
@@ -175,21 +175,12 @@ def test_capture_thumbnails_sample_what_the_clut_operator_samples_from_a_frame()
                                   np.rint(clut.thumbnail_numpy(rgb) * 255).astype(np.uint8))
 
 
-def _drain(pipe, until, timeout=10.0):
-    got, deadline = [], time.time() + timeout
-    while time.time() < deadline and not until(got):
-        f = pipe.latest(timeout=0.05)
-        if f is not None:
-            got.append(f)
-    return got
-
-
 def test_live_pipeline_hands_the_window_a_lut_per_frame(tmp_path):
     src = make_clip(tmp_path / "c.mkv", 64, 48, frames=4, rate=20, audio=False)
     op = LUTDouble()
     pipe = LivePipeline(FileSource(str(src)), op, on_gpu=gl_renderer.shader_can_expand)
     pipe.start()
-    got = _drain(pipe, lambda g: bool(g) and g[-1].index == 3)
+    got = drain_live(pipe, lambda g: bool(g) and g[-1].index == 3)
     pipe.stop()
     assert got and all(f.hdr is None and f.lut is op.lut and f.shader is op for f in got)
     assert all(isinstance(f.sdr, np.ndarray) and f.sdr.shape == (48, 64, 3) for f in got)
@@ -226,7 +217,7 @@ def test_live_frames_show_the_lut_of_the_frame_before_so_latency_has_no_cnn_in_i
     op = _MarkingLUT()
     pipe = LivePipeline(_DistinctFrames(), op, on_gpu=gl_renderer.shader_can_expand)
     pipe.start()
-    got = _drain(pipe, lambda g: bool(g) and g[-1].index == 7)
+    got = drain_live(pipe, lambda g: bool(g) and g[-1].index == 7)
     pipe.stop()
     assert len(got) >= 2 and got[-1].index == 7
     for f in got:
@@ -263,7 +254,7 @@ def test_raw_capture_words_go_to_the_window_untouched_with_a_lut_from_a_thumbnai
     op = LUTDouble()
     pipe = LivePipeline(source, op, on_gpu=gl_renderer.shader_can_expand)
     pipe.start()
-    got = _drain(pipe, lambda g: len(g) >= 3)
+    got = drain_live(pipe, lambda g: len(g) >= 3)
     pipe.stop()
     assert len(got) >= 3
     assert all(isinstance(f.sdr, RawPixels) and f.lut is op.lut for f in got)

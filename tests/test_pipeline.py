@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from _media import content_light_level, make_clip, read_video
+from _media import content_light_level, drain_live, make_clip, read_video
 from livehdr import cli
 from livehdr.operators import OperatorConfig, create_operator
 from livehdr.pipeline import LivePipeline, ProcessedFrame, apply_operator
@@ -228,22 +228,13 @@ def test_ctrl_c_finishes_a_playable_file(tmp_path):
 # ---------------------------------------------------------------------------------------------------------
 # Live pipeline (window side)
 # ---------------------------------------------------------------------------------------------------------
-def _drain(pipe, until, timeout=20.0):
-    got, end = [], time.time() + timeout
-    while time.time() < end and not until(got):
-        frame = pipe.latest(timeout=0.05)
-        if frame is not None:
-            got.append(frame)
-    return got
-
-
 def test_live_pipeline_plays_a_file_at_its_rate_and_finishes(tmp_path):
     src = make_clip(tmp_path / "c.mkv", 64, 48, frames=8, rate=20, audio=False)
     op = create_operator("naive", OperatorConfig())
     pipe = LivePipeline(FileSource(str(src)), op)
     start = time.perf_counter()
     pipe.start()
-    got = _drain(pipe, lambda g: bool(g) and g[-1].index == 7)  # the last frame is never dropped
+    got = drain_live(pipe, lambda g: bool(g) and g[-1].index == 7)  # the last frame is never dropped
     elapsed = time.perf_counter() - start
     deadline = time.time() + 5
     while not pipe.finished and time.time() < deadline:
@@ -262,19 +253,19 @@ def test_live_pipeline_seek_pause_and_operator_swap(tmp_path):
     src = make_clip(tmp_path / "c.mkv", 64, 48, frames=30, rate=10, audio=False)
     pipe = LivePipeline(FileSource(str(src)), create_operator("naive", OperatorConfig()))
     pipe.start()
-    assert _drain(pipe, lambda g: len(g) >= 1)
+    assert drain_live(pipe, lambda g: len(g) >= 1)
     pipe.set_paused(True)
     time.sleep(0.3)
     pipe.latest()  # whatever was in flight
     time.sleep(0.4)
     assert pipe.latest(timeout=0.1) is None  # paused: nothing new
     pipe.seek(2.0)  # a seek while paused still shows the new position
-    after = _drain(pipe, lambda g: len(g) >= 1)
+    after = drain_live(pipe, lambda g: len(g) >= 1)
     assert after[0].pts == pytest.approx(2.0)
     bt = create_operator("bt2446a", OperatorConfig())
     pipe.set_operator(bt)
     pipe.set_paused(False)
-    later = _drain(pipe, lambda g: len(g) >= 3)
+    later = drain_live(pipe, lambda g: len(g) >= 3)
     pipe.stop()
     assert later[-1].pts > 2.0
     assert np.allclose(later[-1].hdr, bt.expand_uint8(later[-1].sdr), atol=1e-5)
@@ -306,7 +297,7 @@ class _SlowOperator:
 def test_live_source_drops_stale_frames():
     pipe = LivePipeline(_FastLiveSource(), _SlowOperator())
     pipe.start()
-    got = _drain(pipe, lambda g: len(g) >= 4)
+    got = drain_live(pipe, lambda g: len(g) >= 4)
     pipe.stop()
     indices = [f.index for f in got]
     assert indices == sorted(indices) and indices[-1] - indices[0] > len(indices)  # skipped stale frames
