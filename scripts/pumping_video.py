@@ -85,27 +85,41 @@ def pumping_percent(means: np.ndarray) -> float:
     return float(np.mean(np.abs(np.diff(means))) / np.mean(means) * 100)
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
+    if w < 64 or h < 64 or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: both sides must be even and at least 64")
+    return w, h
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scene", default="st_peters_square_night")
     p.add_argument("--model", action="append", help="repeatable (default: naive, bt2446a, mqnet, clut)")
-    p.add_argument("--size", default="640x360")
-    p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--size", default="640x360", type=parse_size, help="WxH, even (default 640x360)")
+    p.add_argument("--frames", type=int, default=30, choices=range(3, 10001), metavar="N",
+                   help="frames in the clip (3..10000, default 30)")
     p.add_argument("--json", action="store_true")
+    p.error = lambda message: sys.exit(f"pumping_video.py: error: {message} (see --help)")  # one line
     args = p.parse_args(argv)
     models = args.model or ["naive", "bt2446a", "mqnet", "clut"]
     if "naive" not in models:
         models = ["naive", *models]
-    w, h = (int(v) for v in args.size.split("x"))
-    report = {"scene": args.scene, "size": args.size, "frames": args.frames, "models": {}}
+    w, h = args.size
+    report = {"scene": args.scene, "size": f"{w}x{h}", "frames": args.frames, "models": {}}
     with tempfile.TemporaryDirectory(prefix="livehdr-pumping-") as tmp:
         clip = os.path.join(tmp, "static.mkv")
         write_noisy_clip(clip, static_view(args.scene, w, h), args.frames)
         for m in models:
             out = os.path.join(tmp, f"{m}.mkv")
-            subprocess.run([sys.executable, os.path.join(ROOT, "run_live.py"), "-i", clip, "-o", out, "--model", m,
-                            "--crf", "0", "--preset", "ultrafast", "--device", "cpu"], check=True,
-                           stderr=subprocess.DEVNULL)
+            done = subprocess.run([sys.executable, os.path.join(ROOT, "run_live.py"), "-i", clip, "-o", out, "--model",
+                                   m, "--crf", "0", "--preset", "ultrafast", "--device", "cpu"],
+                                  stderr=subprocess.PIPE, text=True)
+            if done.returncode != 0:  # the CLI's own one-line reason
+                sys.exit(f"pumping_video.py: {m}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
             means = frame_means_nits(out)
             report["models"][m] = {"pumping_percent_per_frame": round(pumping_percent(means), 4),
                                    "mean_nits": round(float(means.mean()), 2), "frames": int(means.size)}
@@ -115,7 +129,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        print(f"{args.scene}, {args.size}, {args.frames} frames, +-1 code noise, crf 0")
+        print(f"{args.scene}, {w}x{h}, {args.frames} frames, +-1 code noise, crf 0")
         for m, r in report["models"].items():
             print(f"  {m:10s} {r['pumping_percent_per_frame']:.4f} %/frame  {r['vs_naive']}x naive  "
                   f"(mean {r['mean_nits']} cd/m2)")

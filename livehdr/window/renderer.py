@@ -39,7 +39,9 @@ GL_TEXTURE_2D, GL_RGBA, GL_UNSIGNED_INT_2_10_10_10_REV, GL_UNPACK_ALIGNMENT = 0x
 def shader_can_expand(operator) -> bool:
     """True when present.frag computes this operator's output itself (no per-pixel work on the CPU): a
     classical curve, or a LUT operator's per-frame 3D LUT (``applies_lut``; the CPU computes only the LUT)."""
-    return getattr(operator, "shader_curve", None) in SHADER_CURVES or bool(getattr(operator, "applies_lut", False))
+    from livehdr.pipeline.stages import applies_lut
+
+    return getattr(operator, "shader_curve", None) in SHADER_CURVES or applies_lut(operator)
 
 
 def curve_defines(curve: str | None) -> str:
