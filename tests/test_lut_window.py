@@ -185,7 +185,7 @@ def test_live_pipeline_hands_the_window_a_lut_per_frame(tmp_path):
     assert got and all(f.hdr is None and f.lut is op.lut and f.shader is op for f in got)
     assert all(isinstance(f.sdr, np.ndarray) and f.sdr.shape == (48, 64, 3) for f in got)
     assert op.frames_seen and set(op.frames_seen) == {(48, 64, 3)}  # decoded frames: lut_for_frame
-    assert pipe.stats()["infer"] >= 0
+    assert "infer" in pipe.stats()  # the LUT step is timed as the stage it replaces
 
 
 class _MarkingLUT(LUTDouble):
