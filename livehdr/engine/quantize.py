@@ -13,10 +13,9 @@ import warnings
 import numpy as np
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from livehdr import color
-from livehdr.models.mqnet import ALIGN, MQNet, apply_maps
+from livehdr.models.mqnet import ALIGN, MQNet, finish, network_input, pad_to_align
 from livehdr.models.mqnet_int8 import REDUCE_RANGE, MQNetInt8, effective_ranges, prepare
 
 
@@ -49,8 +48,8 @@ def calibrate_int8(model: MQNet, frames, float_modules=("head",), observer=None,
     prepared = prepare(model, float_modules, observer or histogram_observer(reduce_range), reduce_range=reduce_range)
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
-        for x in frames:
-            prepared(x.float().contiguous())
+        for x in frames:  # with a global stage the U-Net's input has the CLUT's light as a fourth channel
+            prepared(network_input(model.global_stage, x.float(), model.max_relative)[0].contiguous())
     ranges = effective_ranges(prepared)
     int8 = MQNetInt8(observers=ranges.shape[0], float_modules=tuple(float_modules), reduce_range=reduce_range,
                      **model.config)
@@ -74,22 +73,23 @@ class _GainGraph(nn.Module):
 
 
 class CalibratedAtLoadInt8(nn.Module):
-    """MQNet with an int8 gain network; padding, linearisation and the gain stay in float."""
+    """MQNet with an int8 gain network; padding, linearisation, the global stage (a CLUT, when the model
+    has one) and the gain stay in float."""
 
-    def __init__(self, quantized_gain: nn.Module, config: dict):
+    def __init__(self, quantized_gain: nn.Module, config: dict, global_stage: nn.Module | None = None):
         super().__init__()
         self.gain = quantized_gain
+        self.global_stage = global_stage
         self.config = dict(config)
         self.max_relative = float(config["max_relative"])
         self.output = config.get("output", "rgb")
 
     def forward(self, code, max_relative: float | None = None):
-        n, c, h, w = code.shape
-        ph, pw = (-h) % ALIGN, (-w) % ALIGN
-        padded = F.pad(code, (0, pw, 0, ph), mode="replicate") if ph or pw else code
-        maps = self.gain(padded.contiguous())[..., :h, :w].float()
+        h, w = code.shape[-2:]
         top = self.max_relative if max_relative is None else max_relative
-        return apply_maps(code, maps, self.output, top)
+        net_in, base = network_input(self.global_stage, code, top)
+        maps = self.gain(pad_to_align(net_in).contiguous())[..., :h, :w].float()
+        return finish(code, maps, base, self.output, top)
 
 
 def quantize_int8(model: MQNet, calibration) -> CalibratedAtLoadInt8:
@@ -102,8 +102,10 @@ def quantize_int8(model: MQNet, calibration) -> CalibratedAtLoadInt8:
     from livehdr.models.mqnet_int8 import quantization_engine
 
     engine = quantization_engine()
-    graph = _GainGraph(model.float().eval().to(memory_format=torch.contiguous_format)).eval()
-    frames = list(calibration)
+    model = model.float().eval().to(memory_format=torch.contiguous_format)
+    graph = _GainGraph(model).eval()
+    with torch.inference_mode():  # what the U-Net sees: with a global stage, its light as a fourth channel
+        frames = [pad_to_align(network_input(model.global_stage, x, model.max_relative)[0]) for x in calibration]
     if not frames:
         raise ValueError("int8 quantization needs at least one calibration frame")
     with warnings.catch_warnings():  # torch.ao announces its own deprecation on every call
@@ -113,7 +115,7 @@ def quantize_int8(model: MQNet, calibration) -> CalibratedAtLoadInt8:
             for x in frames:
                 prepared(x)
         quantized = convert_fx(prepared)
-    return CalibratedAtLoadInt8(quantized, model.config).eval()
+    return CalibratedAtLoadInt8(quantized, model.config, model.global_stage).eval()
 
 
 def calibration_frames(count: int = 6, width: int = 256, height: int = 192, seed: int = 0):

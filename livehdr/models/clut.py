@@ -64,10 +64,18 @@ def thumbnail_numpy(frame: np.ndarray, size: int = THUMBNAIL) -> np.ndarray:
 
 def thumbnail_torch(code: torch.Tensor, size: int = THUMBNAIL) -> torch.Tensor:
     """N x 3 x H x W code values -> N x 3 x size x size (the same samples as ``thumbnail_numpy``)."""
-    rows, cols = thumbnail_indices(code.shape[-2], code.shape[-1], size)
-    rows = torch.from_numpy(rows).to(code.device)
-    cols = torch.from_numpy(cols).to(code.device)
+    key = (code.shape[-2], code.shape[-1], size, code.device)
+    if key not in _INDEX_CACHE:
+        # kept on the device: a CUDA graph cannot capture the host-to-device copy (engine/frame_path.py)
+        if len(_INDEX_CACHE) > 16:
+            _INDEX_CACHE.clear()
+        rows, cols = thumbnail_indices(code.shape[-2], code.shape[-1], size)
+        _INDEX_CACHE[key] = (torch.from_numpy(rows).to(code.device), torch.from_numpy(cols).to(code.device))
+    rows, cols = _INDEX_CACHE[key]
     return code.index_select(-2, rows).index_select(-1, cols).clamp(0.0, 1.0)
+
+
+_INDEX_CACHE: dict = {}  # (h, w, size, device) -> thumbnail rows and columns as tensors
 
 
 CLIP_CODE = 254.5 / 255  # a channel at the top code value: clipped

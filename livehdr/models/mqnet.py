@@ -17,6 +17,15 @@ s = S tanh(h1), applied to the sRGB-decoded input L (luminance Y = BT.709 weight
 - g = s = 0 is the identity ("naive"), so an untrained head is exactly the naive operator;
 - the head has no normalisation and the default attention ('csa') has no global average: nothing in the
   network renormalises per frame, so a static scene with sensor noise does not pump (docs/MODEL.md).
+Global stage (optional, config ``global_stage``): a CLUT (models/clut.py) maps the whole frame first through
+its own image-adaptive 3D LUT, and the U-Net then refines that light locally, with the same two maps:
+    B = CLUT(I),  out = 2^g * (Y_B + (1 + s) (B - Y_B))
+This is the global-then-local split of HDRTVNet (Chen et al., ICCV 2021: global colour mapping, then local
+enhancement and highlight generation). A LUT sees the whole frame through its thumbnail and inverts the tone
+curve (a game's Hable or ACES), which a U-Net trained on small crops cannot see; the U-Net sees shapes (a lamp,
+a window, the sun) that a LUT cannot. The U-Net also reads log2 Y_B as a fourth input channel, so it knows
+what the LUT already did. Grey in stays grey: the LUT's grey nodes are grey and the maps keep grey grey.
+With a zero head the composite is exactly the CLUT.
 The first release predicted a per-channel gain (out = L * 2^g, 3 maps) behind an InstanceNorm head and 'ca'
 attention; configs without an ``output`` key are that layout (output = "rgb", head_norm = "instance") and
 still load.
@@ -31,6 +40,7 @@ import torch.nn.functional as F
 
 from livehdr import color
 from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
+from livehdr.models.clut import CLUT
 from livehdr.models.registry import register_model
 
 ATTENTIONS = ("ca", "sa", "csa", "none")
@@ -141,7 +151,8 @@ class MQNet(nn.Module):
 
     def __init__(self, width: float = 0.35, attention: str = "csa", head_channels: int = 16,
                  max_log2_gain: float = 3.0, max_relative: float = PEAK_DEFAULT / PAPER_WHITE_BT2408,
-                 output: str = "luma_chroma", head_norm: str = "none", max_chroma: float = 0.5):
+                 output: str = "luma_chroma", head_norm: str = "none", max_chroma: float = 0.5,
+                 global_stage: dict | None = None):
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"unknown attention {attention!r}; choose one of {', '.join(ATTENTIONS)}")
@@ -153,16 +164,24 @@ class MQNet(nn.Module):
             raise ValueError(f"width {width} is outside 0.05 .. 2")
         if not (0.0 <= max_chroma < 1.0):
             raise ValueError(f"max_chroma {max_chroma} is outside 0 .. 1")
+        if global_stage is not None and output != "luma_chroma":
+            raise ValueError("a global stage needs output 'luma_chroma'")
         self.config = dict(width=float(width), attention=attention, head_channels=int(head_channels),
                            max_log2_gain=float(max_log2_gain), max_relative=float(max_relative), output=output,
                            head_norm=head_norm, max_chroma=float(max_chroma))
+        # A CLUT first (module docstring); its LUT is fitted under the same top as the composite.
+        self.global_stage = None
+        if global_stage is not None:
+            self.global_stage = CLUT(**dict(global_stage, max_relative=float(max_relative)))
+            self.config["global_stage"] = dict(self.global_stage.config)
+        in_channels = 3 if self.global_stage is None else 4
         self.max_log2_gain = float(max_log2_gain)
         self.max_relative = float(max_relative)
         self.max_chroma = float(max_chroma)
         self.output = output
 
         stem = make_divisible(32 * width)
-        self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem),
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem),
                                   nn.ReLU6(inplace=True))
         # Encoder stages grouped by output resolution so that each group's output is a skip.
         stages: dict[int, list[nn.Module]] = {}
@@ -182,7 +201,7 @@ class MQNet(nn.Module):
 
         # Decoder: from 1/32 up to full resolution; the full-resolution skip is the input itself.
         dec_channels = self.skip_channels[:-1][::-1] + [head_channels]  # 1/16 .. 1/2, then full res
-        skips = self.skip_channels[:-1][::-1] + [3]
+        skips = self.skip_channels[:-1][::-1] + [in_channels]
         levels, c = [], self.skip_channels[-1]
         for c_skip, c_out in zip(skips, dec_channels):
             levels.append(DecoderLevel(c, c_skip, c_out, attention))
@@ -216,16 +235,51 @@ class MQNet(nn.Module):
             return self.max_log2_gain * t
         return torch.cat([self.max_log2_gain * t[:, :1], self.max_chroma * t[:, 1:]], dim=1)
 
-    def forward(self, code, max_relative: float | None = None):
+    def forward(self, code, max_relative: float | None = None, base=None):
+        """``base``: the global stage's output for ``code`` when the caller already has it (training computes
+        it on a larger view than the crop, as the whole frame is at run time)."""
         n, c, h, w = code.shape
         if c != 3:
             raise ValueError(f"MQNet expects N x 3 x H x W, got {tuple(code.shape)}")
-        ph, pw = (-h) % ALIGN, (-w) % ALIGN
-        # Replicate padding: reflect needs pad < size, which fails for frames smaller than 32 pixels.
-        padded = F.pad(code, (0, pw, 0, ph), mode="replicate") if ph or pw else code
-        maps = self.log2_gain(padded)[..., :h, :w]
         top = self.max_relative if max_relative is None else max_relative
-        return apply_maps(code, maps, self.output, top)
+        net_in, base = network_input(self.global_stage, code, top, base)
+        maps = self.log2_gain(pad_to_align(net_in))[..., :h, :w]
+        return finish(code, maps, base, self.output, top)
+
+
+def network_input(global_stage, code, top: float, base=None):
+    """(the U-Net's input, the light its maps apply to): the code values alone without a global stage
+    (the maps apply to their sRGB decode), else code values + log2 luminance of the CLUT's light."""
+    if global_stage is None:
+        return code, None
+    if base is None:
+        base = global_stage(code, max_relative=top)
+    return torch.cat([code, log_luminance_feature(base)], dim=1), base
+
+
+def pad_to_align(x):
+    """Pad H and W up to multiples of 32 (the encoder reaches 1/32). Replicate padding: reflect needs
+    pad < size, which fails for frames smaller than 32 pixels."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % ALIGN, (-w) % ALIGN
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
+def finish(code, maps, base, output: str, top: float):
+    """The head maps applied: to the sRGB decode of ``code``, or to the global stage's light ``base``."""
+    if base is None:
+        return apply_maps(code, maps, output, top)
+    return expand_light(base, maps, top)
+
+
+LOG_FEATURE_FLOOR = -8.0  # log2 relative light: 0.8 cd/m2 at 203 paper white; darker reads as black
+
+
+def log_luminance_feature(light):
+    """N x 1 x H x W: log2 of the luminance of relative light, mapped to about 0 .. 1 (-8 .. +2.3 stops)."""
+    w = torch.tensor(color.WEIGHTS_BT709, dtype=light.dtype, device=light.device).view(1, 3, 1, 1)
+    Y = (light * w).sum(dim=1, keepdim=True)
+    return (torch.log2(Y + 2.0 ** LOG_FEATURE_FLOOR) - LOG_FEATURE_FLOOR) / 10.0
 
 
 def apply_maps(code, maps, output: str, top: float):
@@ -234,6 +288,12 @@ def apply_maps(code, maps, output: str, top: float):
     maps = maps.to(linear.dtype)
     if output == "rgb":
         return (linear * torch.exp2(maps)).clamp(0.0, top)
+    return expand_light(linear, maps, top)
+
+
+def expand_light(linear, maps, top: float):
+    """Output "luma_chroma": a log2 luminance gain and a chroma term (2 maps) applied to relative light."""
+    maps = maps.to(linear.dtype)
     w = torch.tensor(color.WEIGHTS_BT709, dtype=linear.dtype, device=linear.device).view(1, 3, 1, 1)
     Y = (linear * w).sum(dim=1, keepdim=True)
     # R = G = B in: every channel computes the same expression of the same two numbers (L and Y), so the

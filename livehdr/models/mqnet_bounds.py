@@ -3,7 +3,7 @@
 Kept beside, not inside, mqnet.py: the bounds are about trusting files, the architecture is about maths.
 A 330 KB file asking for head_channels=20000 once allocated 7.3 GB before failing.
 """
-from livehdr.models.registry import OneOf, Range, declare_config_bounds
+from livehdr.models.registry import ConfigOf, OneOf, Range, declare_config_bounds
 
 declare_config_bounds(
     "mqnet",
@@ -15,4 +15,5 @@ declare_config_bounds(
     output=OneOf("luma_chroma", "rgb"),  # luminance gain + bounded chroma (now), per-channel gains (first release)
     head_norm=OneOf("none", "instance"),
     max_chroma=Range(0.0, 1.0),  # the chroma term scales the input's own chroma by 1 +- this
+    global_stage=ConfigOf("clut"),  # a CLUT before the U-Net (mqnet.py docstring), within clut's own bounds
 )

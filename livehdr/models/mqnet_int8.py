@@ -26,7 +26,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from livehdr.models.mqnet import ALIGN, MQNet, apply_maps
+from livehdr.models.mqnet import MQNet, finish, network_input, pad_to_align
 from livehdr.models.registry import register_model
 
 # Modules that may stay in float (names inside MQNet): the full-resolution ones are the sensitive ones.
@@ -186,7 +186,7 @@ def prepare(net: MQNet, float_modules, activation_observer=None, example_size=(6
     from torch.ao.quantization.quantize_fx import prepare_fx
 
     quantization_engine()
-    example = torch.rand(1, 3, *example_size)
+    example = torch.rand(1, net.stem[0].in_channels, *example_size)  # 4 with a global stage
     with warnings.catch_warnings():  # torch.ao announces its own deprecation on every call
         warnings.simplefilter("ignore")
         logits = HeadLogits(net, float_modules).eval()
@@ -295,12 +295,13 @@ class MQNetInt8(nn.Module):
         if c != 3:
             raise ValueError(f"mqnet-int8 expects N x 3 x H x W, got {tuple(code.shape)}")
         graph = self._graph if self._graph is not None else self.build()
-        ph, pw = (-h) % ALIGN, (-w) % ALIGN
-        padded = F.pad(code, (0, pw, 0, ph), mode="replicate") if ph or pw else code
-        t = torch.tanh(graph(padded.float().contiguous(memory_format=torch.channels_last))[..., :h, :w].float())
-        maps = torch.cat([self.net.max_log2_gain * t[:, :1], self.net.max_chroma * t[:, 1:]], dim=1)
         top = self.max_relative if max_relative is None else max_relative
-        return apply_maps(code, maps, "luma_chroma", top)
+        # the global stage (a CLUT, when the model has one) stays in float: it is a thumbnail CNN and a LUT
+        net_in, base = network_input(self.net.global_stage, code, top)
+        padded = pad_to_align(net_in.float())
+        t = torch.tanh(graph(padded.contiguous(memory_format=torch.channels_last))[..., :h, :w].float())
+        maps = torch.cat([self.net.max_log2_gain * t[:, :1], self.net.max_chroma * t[:, 1:]], dim=1)
+        return finish(code, maps, base, "luma_chroma", top)
 
 
 @register_model(name="mqnet-int8")

@@ -72,6 +72,25 @@ class OneOf:
         return None if value in self.choices else f"is {value!r}, not one of {', '.join(map(str, self.choices))}"
 
 
+class ConfigOf:
+    """A nested config (a dict) that must itself keep inside another architecture's declared bounds."""
+
+    def __init__(self, arch: str):
+        self.arch = arch
+
+    def problem(self, value) -> str | None:
+        if not isinstance(value, dict):
+            return f"must be a {self.arch} config (a set of named values), got {value!r}"
+        bounds = config_bounds(self.arch) or {}
+        for key, v in value.items():
+            if key not in bounds:
+                return f"holds {key!r}, which is not a {self.arch!r} setting"
+            problem = bounds[key].problem(v)
+            if problem:
+                return f"{key} {problem}"
+        return None
+
+
 _BOUNDS: dict[str, dict] = {}
 
 

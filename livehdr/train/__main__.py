@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from livehdr.argtypes import positive_int
@@ -40,6 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "never trained on, used only to choose the epoch")
     p.add_argument("--val-cases", type=positive_int, default=1,
                    help="views per validation scene (each scored at 5 recipes x 3 exposures)")
+    p.add_argument("--global-stage", default=None, metavar="CLUT.safetensors",
+                   help="mqnet: run this trained CLUT first (frozen) and train the U-Net to refine its light "
+                   "locally (docs/MODEL.md)")
+    p.add_argument("--context", type=positive_int, default=256,
+                   help="with --global-stage: the view the CLUT sees; the U-Net trains on a --crop of it")
+    p.add_argument("--pair-weight", type=float, default=0.0,
+                   help="weight of the temporal loss on noisy twins (+-1 code value), 0 = off")
+    p.add_argument("--init", default=None, metavar="WEIGHTS.safetensors",
+                   help="start from these weights (same architecture and config): fine-tune instead of from naive")
+    p.add_argument("--warmup", type=int, default=100, help="learning-rate warm-up steps (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--resume", action="store_true", help="continue from NAME.ckpt.safetensors")
@@ -59,6 +70,14 @@ def main(argv=None) -> int:
             raise UserError(f"--crop {args.crop}: use a multiple of 32 (the network works at 1/32)")
         if args.arch == "clut" and not 2 <= args.lut_size <= 129:
             raise UserError(f"--lut-size {args.lut_size}: use 2..129 (33 is the default)")
+        if args.pair_weight < 0:
+            raise UserError(f"--pair-weight {args.pair_weight:g} is negative")
+        if args.init is not None and not os.path.isfile(args.init):
+            raise UserError(f"--init {args.init}: no such file")
+        if args.warmup < 0:
+            raise UserError(f"--warmup {args.warmup} is negative")
+        if args.global_stage is not None and not os.path.isfile(args.global_stage):
+            raise UserError(f"--global-stage {args.global_stage}: no such file")
         if not 0.05 <= args.width <= 2.0:
             raise UserError(f"--width {args.width:g} is outside 0.05..2")
         from livehdr.io.imagefiles import check_writable
@@ -68,7 +87,8 @@ def main(argv=None) -> int:
                           crop=args.crop, batch=args.batch, width=args.width, attention=args.attention, lr=args.lr,
                           arch=args.arch, lut_size=args.lut_size, bases=args.bases,
                           synthetic_fraction=args.synthetic_fraction, val=args.val, val_cases=args.val_cases,
-                          splits=args.splits,
+                          splits=args.splits, global_stage=args.global_stage, context=args.context,
+                          pair_weight=args.pair_weight, init=args.init, warmup=args.warmup,
                           seed=args.seed, resume=args.resume, threads=args.threads, quiet=args.quiet)
         train(cfg)
     except UserError as e:

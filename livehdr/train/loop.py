@@ -22,7 +22,7 @@ import torch
 from livehdr.base.errors import UserError
 from livehdr.train import synthesis
 from livehdr.train.data import random_view
-from livehdr.train.losses import itm_loss
+from livehdr.train.losses import PUMPING_ALLOWANCE, itm_loss, pumping_loss
 
 
 
@@ -47,6 +47,11 @@ class TrainConfig:
     splits: str | None = None  # None: models/splits.json when present
     seed: int = 0
     resume: bool = False
+    global_stage: str | None = None  # mqnet: a trained CLUT's weights, run first and kept frozen
+    context: int = 256  # mqnet with a global stage: the view the CLUT sees; the U-Net trains on a crop of it
+    pair_weight: float = 0.0  # temporal loss on noisy twins (losses.pumping_loss); 0 = off
+    pair_every: int = 2  # twins replace half the batch on every n-th step
+    init: str | None = None  # start from these weights (same architecture and config): a fine-tune
     threads: int = 2
     quiet: bool = False
 
@@ -111,6 +116,30 @@ class Sampler:
             tgt.append(t)
         to = lambda xs: torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous()
         return to(sdr), to(tgt)
+
+    def with_noisy_twins(self, sdr: torch.Tensor, target: torch.Tensor):
+        """The first half of the batch, then the same frames with fresh +-1 code-value noise (the static
+        noisy scene of issue #10's pumping goal): the second half is replaced."""
+        half = sdr.shape[0] // 2
+        a = sdr[:half]
+        step = torch.from_numpy(self.rng.integers(-1, 2, size=tuple(a.shape)).astype(np.float32)) / 255.0
+        twin = (torch.round(a * 255.0) / 255.0 + step).clamp(0.0, 1.0)
+        return torch.cat([a, twin]), torch.cat([target[:half], target[:half]]), half
+
+
+def random_crops(size: int, rng: np.random.Generator, *batches: torch.Tensor, twins: int = 0):
+    """The same random size x size window of each sample in every batch (N x C x H x W each); with ``twins``,
+    sample i + twins gets the window of sample i (noisy twins stay aligned)."""
+    h, w = batches[0].shape[-2:]
+    if h == size and w == size:
+        return batches
+    n = batches[0].shape[0]
+    ys = rng.integers(0, h - size + 1, size=n)
+    xs = rng.integers(0, w - size + 1, size=n)
+    if twins:
+        ys[twins:2 * twins], xs[twins:2 * twins] = ys[:twins], xs[:twins]
+    return tuple(torch.stack([b[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(ys, xs))])
+                 for b in batches)
 
 
 def evaluate_cases(model, cases) -> dict:
@@ -177,11 +206,27 @@ def train(cfg: TrainConfig) -> dict:
             synth_note = "livehdr.scenes (procedural game-like renders)"
         except ImportError:
             say("livehdr.scenes is not available: training on real HDR only")
-    sampler = Sampler(train_images, cfg.crop, rng, synthetic, cfg.synthetic_fraction)
+    global_stage = _global_stage(cfg)
+    view = max(cfg.crop, cfg.context) if global_stage is not None else cfg.crop
+    if synthetic is not None and view != cfg.crop:
+        synthetic.size = view
+        synthetic.pool = [synthetic._render() for _ in synthetic.pool]
+    sampler = Sampler(train_images, view, rng, synthetic, cfg.synthetic_fraction)
     val_cases = synthesis.make_grid_cases(val_images, cfg.val_cases, 256, 192, seed=1234) if val_images else []
 
-    model = create_model(cfg.arch, **model_config(cfg))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    model = create_model(cfg.arch, **model_config(cfg, global_stage))
+    if global_stage is not None:  # frozen: the CLUT keeps what it learned, the U-Net learns the rest
+        model.global_stage.load_state_dict(global_stage.state_dict())
+        model.global_stage.requires_grad_(False)
+    if cfg.init is not None:
+        from livehdr.models.weights import load_model
+
+        start = load_model(cfg.init, expect_arch=cfg.arch)
+        if start.config != model.config:
+            raise UserError(f"--init {cfg.init}: its config differs from this run's ({start.config} against "
+                            f"{model.config}); pass the same --width/--attention")
+        model.load_state_dict(start.state_dict())
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     counters = {"epoch": 0, "step": 0, "best_score": -math.inf, "history": [], "seconds": 0.0}
     if cfg.resume:
         if not os.path.isfile(ckpt_path):
@@ -203,12 +248,24 @@ def train(cfg: TrainConfig) -> dict:
             for g in opt.param_groups:
                 g["lr"] = lr_at(counters["step"], total, cfg.lr, cfg.warmup)
             sdr, target = sampler.batch(cfg.batch)
+            half = 0
+            if cfg.pair_weight > 0 and counters["step"] % cfg.pair_every == 0:
+                sdr, target, half = sampler.with_noisy_twins(sdr, target)
             if hasattr(model, "forward_with_regularisation"):  # clut: LUT smoothness + monotonicity
                 pred, reg = model.forward_with_regularisation(sdr)
                 loss, parts = itm_loss(pred, target, sdr)
                 loss = loss + reg
+            elif global_stage is not None:
+                with torch.no_grad():  # the LUT from the whole view, as from the whole frame at run time
+                    base = model.global_stage(sdr)
+                sdr, target, base = random_crops(cfg.crop, rng, sdr, target, base, twins=half)
+                pred = model(sdr, base=base)
+                loss, parts = itm_loss(pred, target, sdr)
             else:
-                loss, parts = itm_loss(model(sdr), target, sdr)
+                pred = model(sdr)
+                loss, parts = itm_loss(pred, target, sdr)
+            if half:
+                loss = loss + cfg.pair_weight * pumping_loss(pred[:half], pred[half:], sdr[:half], sdr[half:])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -244,10 +301,47 @@ def train(cfg: TrainConfig) -> dict:
     return result
 
 
-def model_config(cfg: TrainConfig) -> dict:
+def _global_stage(cfg: TrainConfig):
+    """The trained CLUT named by ``--global-stage``, or None."""
+    if cfg.global_stage is None:
+        return None
+    if cfg.arch != "mqnet":
+        raise UserError("--global-stage is for --arch mqnet (a CLUT before the U-Net)")
+    from livehdr.models.weights import load_model
+
+    return load_model(cfg.global_stage, expect_arch="clut")
+
+
+def _init_note(path: str) -> dict:
+    import hashlib
+
+    from livehdr.models.weights import card_path, read_card
+
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    card = read_card(card_path(path)) or {}
+    return {"weights": os.path.basename(path), "sha256": digest, "card_date": card.get("date"),
+            "card_recipe": card.get("recipe")}
+
+
+def _global_stage_note(cfg: TrainConfig) -> dict:
+    import hashlib
+
+    from livehdr.models.weights import card_path, read_card
+
+    with open(cfg.global_stage, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    card = read_card(card_path(cfg.global_stage)) or {}
+    return {"weights": os.path.basename(cfg.global_stage), "sha256": digest, "card_date": card.get("date"),
+            "frozen": True, "context": f"the CLUT sees a {max(cfg.crop, cfg.context)}-pixel view; the U-Net trains "
+            f"on a random {cfg.crop}-pixel crop of it"}
+
+
+def model_config(cfg: TrainConfig, global_stage=None) -> dict:
     """The architecture's settings from the trainer's options."""
     if cfg.arch == "mqnet":
-        return {"width": cfg.width, "attention": cfg.attention}
+        extra = {} if global_stage is None else {"global_stage": dict(global_stage.config)}
+        return {"width": cfg.width, "attention": cfg.attention, **extra}
     if cfg.arch == "clut":
         # the compressed ranks (CLUT-Net's S and W) cannot exceed what the grid holds
         return {"lut_size": cfg.lut_size, "bases": cfg.bases, "s_rank": min(12, cfg.lut_size),
@@ -304,7 +398,12 @@ def _card(cfg, model, n_params, train_images, val_images, synth_note, counters, 
                     "+ 0.5 x over-expansion (relu of log2 excess) on unclipped pixels "
                     "+ 0.1 x per-image PU21-PSNR loss in dB (10 log10(1 + MSE / 0.1))"
                     + (" + LUT regularisers: 1e-3 x smoothness (squared field steps per unit code) "
-                       "+ 10 x monotonicity (luminance drops between nodes, stops)" if cfg.arch == "clut" else ""),
+                       "+ 10 x monotonicity (luminance drops between nodes, stops)" if cfg.arch == "clut" else "")
+                    + (f" + {cfg.pair_weight:g} x temporal pair loss on every {cfg.pair_every}. step (half the batch "
+                       "replaced by twins with fresh +-1 code-value noise; relative frame-mean change above "
+                       f"{PUMPING_ALLOWANCE:g} x naive's, in percent)" if cfg.pair_weight > 0 else ""),
+            **({"global_stage": _global_stage_note(cfg)} if cfg.global_stage else {}),
+            **({"init": _init_note(cfg.init)} if cfg.init else {}),
             "epoch_selection": "validation scenes: mean PU21 gain over naive, penalised below -0.5 dB per scene "
                                "and -1 dB per exposure x curve",
             "best_epoch": counters.get("best_epoch"),

@@ -52,3 +52,21 @@ def itm_loss(pred: torch.Tensor, target: torch.Tensor, code: torch.Tensor, lambd
     loss = pu + lambda_h * hl + lambda_o * over + lambda_p * mse_db
     return loss, {"pu21_l1": float(pu.detach()), "log2_hl": float(hl.detach()), "over": float(over.detach()),
                   "mse_db": float(mse_db.detach())}
+
+
+PUMPING_ALLOWANCE = 1.5  # issue #10: at most 2x naive's frame-mean change; train for a margin below it
+
+
+def pumping_loss(pred_a: torch.Tensor, pred_b: torch.Tensor, code_a: torch.Tensor, code_b: torch.Tensor,
+                 allowance: float = PUMPING_ALLOWANCE) -> torch.Tensor:
+    """Twins a and b are the same frame with different +-1 code-value noise. The relative change of the mean
+    luminance between them (what livehdr.metrics.frame_mean_pumping averages over a clip) is penalised where
+    it exceeds ``allowance`` times naive's change on the same pair, in percent."""
+    w = torch.tensor(color.WEIGHTS_BT709, dtype=pred_a.dtype, device=pred_a.device).view(1, 3, 1, 1)
+
+    def relative_change(a, b):
+        ya, yb = (a * w).sum(dim=1).flatten(1).mean(dim=1), (b * w).sum(dim=1).flatten(1).mean(dim=1)
+        return (ya - yb).abs() / (0.5 * (ya + yb) + 1e-4)
+
+    naive = relative_change(color.eotf_sRGB(code_a), color.eotf_sRGB(code_b)).detach()
+    return 100.0 * torch.relu(relative_change(pred_a, pred_b) - allowance * naive).mean()
