@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import sys
@@ -76,7 +75,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
 
     from livehdr.engine.quantize import calibrate_int8, histogram_observer, minmax_observer
-    from livehdr.models.weights import load_model, read_card, save_model, write_card
+    from livehdr.models.weights import file_sha256, load_model, read_card, save_model, write_card
 
     base = load_model(args.base)
     if args.score_only:
@@ -92,8 +91,7 @@ def main() -> int:
     seconds = time.perf_counter() - t0
     save_model(args.out + ".safetensors", int8, "mqnet-int8")
     print(f"calibrated on {len(crops)} crops in {seconds:.0f} s; scoring on the held-out scenes", flush=True)
-    with open(args.base, "rb") as f:
-        base_sha = hashlib.sha256(f.read()).hexdigest()
+    base_sha = file_sha256(args.base)
     card = {
         "name": os.path.basename(args.out),
         "description": "MQNet with an int8 backbone; " + ", ".join(args.float) + " in float with int8 weights (CPU)",

@@ -8,11 +8,10 @@ model at load (slower start-up, and whole-network int8 dims the brightest highli
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
 from livehdr.base.errors import UserError
-from livehdr.models.weights import card_path, load_model, read_card
+from livehdr.models.weights import card_path, file_sha256, load_model, read_card
 
 # mqnet-int8 against fp32 on the held-out scenes: at most this much lower PU21-PSNR (dB), and at most this
 # mean error (stops) where the fp32 output is above 1.5x paper white (issue #12's goals). And it may not
@@ -29,10 +28,6 @@ def is_int8_model(model) -> bool:
     return isinstance(model, MQNetInt8)
 
 
-def _sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
 
 def int8_twin(weights_path: str) -> str | None:
     """The int8 weights calibrated for this float file, or None."""
@@ -41,7 +36,7 @@ def int8_twin(weights_path: str) -> str | None:
     if not os.path.isfile(twin) or not os.path.isfile(weights_path):
         return None
     base = ((read_card(card_path(twin)) or {}).get("base_weights") or {})
-    return twin if isinstance(base, dict) and base.get("sha256") == _sha256(weights_path) else None
+    return twin if isinstance(base, dict) and base.get("sha256") == file_sha256(weights_path) else None
 
 
 def meets_quality_goals(int8_path: str) -> bool:

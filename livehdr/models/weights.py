@@ -24,6 +24,14 @@ def shipped_path(name: str, ext: str = ".safetensors") -> str:
     return os.path.join(MODELS_DIR, name + ext)
 
 
+def file_sha256(path: str) -> str:
+    """The identity a card records for the weights it was made from (an int8 twin's base, a fine-tune's start)."""
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def card_path(weights_path: str) -> str:
     return os.path.splitext(weights_path)[0] + ".json"
 

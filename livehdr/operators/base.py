@@ -75,3 +75,20 @@ def adjust_saturation(rgb_linear, saturation: float):
     """Scale chroma around BT.709 luminance; luminance itself is unchanged."""
     Y = expand_channel_dim(color.luminance_BT709(rgb_linear))
     return Y + saturation * (rgb_linear - Y)
+
+
+class WeightsOperator(Operator):
+    """An operator built from a weights file: its name, the file, the card's description and the device."""
+
+    kind = "learned model"  # the description when the card has none
+
+    def __init__(self, config: OperatorConfig, name: str, weights_path: str):
+        from livehdr.engine.device import resolve_device
+        from livehdr.models.weights import card_path, read_card
+
+        super().__init__(config)
+        self.name = name
+        self.weights_path = weights_path
+        card = read_card(card_path(weights_path)) or {}
+        self.description = str(card.get("description", f"{self.kind} {name}"))
+        self.device = resolve_device(config.device)

@@ -12,22 +12,17 @@ import numpy as np
 
 from livehdr import color
 from livehdr.base.log import note as log_note
-from livehdr.engine.device import resolve_device, resolve_precision
+from livehdr.engine.device import resolve_precision
 from livehdr.engine.int8 import choose_int8
 from livehdr.models.weights import card_path, load_model, read_card, read_metadata, shipped_path
-from livehdr.operators.base import Operator, OperatorConfig
+from livehdr.operators.base import OperatorConfig, WeightsOperator
 
 
-class LearnedOperator(Operator):
+class LearnedOperator(WeightsOperator):
     def __init__(self, config: OperatorConfig, name: str, weights_path: str):
-        super().__init__(config)
+        super().__init__(config, name, weights_path)
         import torch
 
-        self.name = name
-        self.weights_path = weights_path
-        card = read_card(card_path(weights_path)) or {}
-        self.description = str(card.get("description", f"learned model {name}"))
-        self.device = resolve_device(config.device)
         self.model = load_model(weights_path).to(self.device)
         # int8 on the CPU: the model's shipped int8 twin (auto takes it only when its card meets the
         # quality goals), an int8 model file as it is, or (--precision int8 without a twin) quantized here.
@@ -41,11 +36,6 @@ class LearnedOperator(Operator):
         if self.precision != "int8":
             # channels_last: depthwise convs run ~2x faster on CPU (oneDNN), tensor cores on CUDA.
             self.model = self.model.to(memory_format=torch.channels_last)
-
-    @property
-    def max_relative(self) -> float:
-        # The display's headroom: the network is asked for exactly that range (forward's max_relative).
-        return self.levels.headroom
 
     def _to_srgb_code(self, V):
         if self.config.input_gamma == "srgb":

@@ -18,9 +18,8 @@ import numpy as np
 
 from livehdr.base import log
 from livehdr.base.errors import UserError
-from livehdr.engine.device import resolve_device
-from livehdr.models.weights import card_path, load_model, read_card
-from livehdr.operators.base import Operator, OperatorConfig, adjust_saturation
+from livehdr.models.weights import load_model
+from livehdr.operators.base import OperatorConfig, WeightsOperator, adjust_saturation
 
 CUT_BINS = 32
 
@@ -65,20 +64,16 @@ class TemporalWeights:
         return self.weights
 
 
-class LUTOperator(Operator):
+class LUTOperator(WeightsOperator):
     """A shipped ``clut`` model as an operator (see the module docstring)."""
 
     applies_lut = True  # the pipelines ask for lut_for_frame and apply it themselves
+    kind = "learned 3D LUT"
 
     def __init__(self, config: OperatorConfig, name: str, weights_path: str):
-        super().__init__(config)
+        super().__init__(config, name, weights_path)
         import torch
 
-        self.name = name
-        self.weights_path = weights_path
-        card = read_card(card_path(weights_path)) or {}
-        self.description = str(card.get("description", f"learned 3D LUT {name}"))
-        self.device = resolve_device(config.device)
         if config.precision in ("int8", "fp16"):
             log.note(f"{name}: --precision {config.precision} ignored; the thumbnail CNN is tiny and runs in fp32")
         self.model = load_model(weights_path, expect_arch="clut").to(self.device)
@@ -88,10 +83,6 @@ class LUTOperator(Operator):
     @property
     def lut_size(self) -> int:
         return self.model.lut_size
-
-    @property
-    def max_relative(self) -> float:
-        return self.levels.headroom
 
     def reset(self) -> None:
         self.temporal.reset()

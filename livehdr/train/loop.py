@@ -199,18 +199,16 @@ def train(cfg: TrainConfig) -> dict:
         f"never read (held out): {', '.join(splits.held_out) or 'nothing'}")
 
     rng = np.random.default_rng(cfg.seed)
+    global_stage = _global_stage(cfg)
+    # what the sampler cuts: with a global stage, the CLUT's view (the U-Net's crop is taken from it later)
+    view = max(cfg.crop, cfg.context) if global_stage is not None else cfg.crop
     synthetic, synth_note = None, "none"
     if cfg.synthetic_fraction > 0:
         try:
-            synthetic = SyntheticScenes(rng, cfg.crop)
+            synthetic = SyntheticScenes(rng, view)
             synth_note = "livehdr.scenes (procedural game-like renders)"
         except ImportError:
             say("livehdr.scenes is not available: training on real HDR only")
-    global_stage = _global_stage(cfg)
-    view = max(cfg.crop, cfg.context) if global_stage is not None else cfg.crop
-    if synthetic is not None and view != cfg.crop:
-        synthetic.size = view
-        synthetic.pool = [synthetic._render() for _ in synthetic.pool]
     sampler = Sampler(train_images, view, rng, synthetic, cfg.synthetic_fraction)
     val_cases = synthesis.make_grid_cases(val_images, cfg.val_cases, 256, 192, seed=1234) if val_images else []
 
@@ -312,29 +310,24 @@ def _global_stage(cfg: TrainConfig):
     return load_model(cfg.global_stage, expect_arch="clut")
 
 
-def _init_note(path: str) -> dict:
-    import hashlib
+def _weights_note(path: str, **more) -> dict:
+    """What a card records of weights a run started from: the file, its sha256 and its card's date."""
+    from livehdr.models.weights import card_path, file_sha256, read_card
 
+    card = read_card(card_path(path)) or {}
+    return {"weights": os.path.basename(path), "sha256": file_sha256(path), "card_date": card.get("date"), **more}
+
+
+def _init_note(path: str) -> dict:
     from livehdr.models.weights import card_path, read_card
 
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    card = read_card(card_path(path)) or {}
-    return {"weights": os.path.basename(path), "sha256": digest, "card_date": card.get("date"),
-            "card_recipe": card.get("recipe")}
+    return _weights_note(path, card_recipe=(read_card(card_path(path)) or {}).get("recipe"))
 
 
 def _global_stage_note(cfg: TrainConfig) -> dict:
-    import hashlib
-
-    from livehdr.models.weights import card_path, read_card
-
-    with open(cfg.global_stage, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    card = read_card(card_path(cfg.global_stage)) or {}
-    return {"weights": os.path.basename(cfg.global_stage), "sha256": digest, "card_date": card.get("date"),
-            "frozen": True, "context": f"the CLUT sees a {max(cfg.crop, cfg.context)}-pixel view; the U-Net trains "
-            f"on a random {cfg.crop}-pixel crop of it"}
+    return _weights_note(cfg.global_stage, frozen=True,
+                         context=f"the CLUT sees a {max(cfg.crop, cfg.context)}-pixel view; the U-Net trains on a "
+                         f"random {cfg.crop}-pixel crop of it")
 
 
 def model_config(cfg: TrainConfig, global_stage=None) -> dict:
