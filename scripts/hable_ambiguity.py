@@ -103,4 +103,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from livehdr.base.errors import UserError
+
+    try:
+        sys.exit(main())
+    except UserError as e:  # no data folder, an unreadable scene: one line
+        sys.exit(f"hable_ambiguity.py: error: {e}")
