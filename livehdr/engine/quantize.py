@@ -85,11 +85,15 @@ class CalibratedAtLoadInt8(nn.Module):
         self.output = config.get("output", "rgb")
 
     def forward(self, code, max_relative: float | None = None):
-        h, w = code.shape[-2:]
         top = self.max_relative if max_relative is None else max_relative
-        net_in, base = network_input(self.global_stage, code, top)
-        maps = self.gain(pad_to_align(net_in).contiguous())[..., :h, :w].float()
+        maps, base = self.head_maps(code, top)
         return finish(code, maps, base, self.output, top)
+
+    def head_maps(self, code, top: float):
+        """As ``MQNet.head_maps``: (maps, the global stage's light or None)."""
+        h, w = code.shape[-2:]
+        net_in, base = network_input(self.global_stage, code, top)
+        return self.gain(pad_to_align(net_in).contiguous())[..., :h, :w].float(), base
 
 
 def quantize_int8(model: MQNet, calibration) -> CalibratedAtLoadInt8:

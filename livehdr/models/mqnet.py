@@ -238,13 +238,18 @@ class MQNet(nn.Module):
     def forward(self, code, max_relative: float | None = None, base=None):
         """``base``: the global stage's output for ``code`` when the caller already has it (training computes
         it on a larger view than the crop, as the whole frame is at run time)."""
+        top = self.max_relative if max_relative is None else max_relative
+        maps, base = self.head_maps(code, top, base)
+        return finish(code, maps, base, self.output, top)
+
+    def head_maps(self, code, top: float, base=None):
+        """(the head maps for ``code``, the global stage's light or None): what ``finish`` applies. The
+        operator smooths the maps over time in between (livehdr/operators/temporal.py)."""
         n, c, h, w = code.shape
         if c != 3:
             raise ValueError(f"MQNet expects N x 3 x H x W, got {tuple(code.shape)}")
-        top = self.max_relative if max_relative is None else max_relative
         net_in, base = network_input(self.global_stage, code, top, base)
-        maps = self.log2_gain(pad_to_align(net_in))[..., :h, :w]
-        return finish(code, maps, base, self.output, top)
+        return self.log2_gain(pad_to_align(net_in))[..., :h, :w], base
 
 
 def network_input(global_stage, code, top: float, base=None):

@@ -290,18 +290,24 @@ class MQNetInt8(nn.Module):
         self.__dict__["_graph"] = graph
         return graph
 
+    output = "luma_chroma"
+
     def forward(self, code, max_relative: float | None = None):
+        top = self.max_relative if max_relative is None else max_relative
+        maps, base = self.head_maps(code, top)
+        return finish(code, maps, base, self.output, top)
+
+    def head_maps(self, code, top: float):
+        """As ``MQNet.head_maps``: (maps, the global stage's light or None)."""
         n, c, h, w = code.shape
         if c != 3:
             raise ValueError(f"mqnet-int8 expects N x 3 x H x W, got {tuple(code.shape)}")
         graph = self._graph if self._graph is not None else self.build()
-        top = self.max_relative if max_relative is None else max_relative
         # the global stage (a CLUT, when the model has one) stays in float: it is a thumbnail CNN and a LUT
         net_in, base = network_input(self.net.global_stage, code, top)
         padded = pad_to_align(net_in.float())
         t = torch.tanh(graph(padded.contiguous(memory_format=torch.channels_last))[..., :h, :w].float())
-        maps = torch.cat([self.net.max_log2_gain * t[:, :1], self.net.max_chroma * t[:, 1:]], dim=1)
-        return finish(code, maps, base, "luma_chroma", top)
+        return torch.cat([self.net.max_log2_gain * t[:, :1], self.net.max_chroma * t[:, 1:]], dim=1), base
 
 
 @register_model(name="mqnet-int8")

@@ -1,5 +1,8 @@
 """One operator for every learned model: the architecture and its config come from the weights' metadata.
 
+The head maps are smoothed over the frames of a stream (operators/temporal.py) so that a static scene with
+sensor noise does not pump; ``reset`` (a seek, a new file, every still) drops that history.
+
 numpy H x W x 3 in -> numpy float32 out; torch N x 3 x H x W in -> torch out on the input's device.
 Networks are trained on sRGB-decoded input; for ``--input-gamma 2.2/2.4`` the code values are re-encoded
 to the sRGB code values of the same display light first, so blacks stay where they were.
@@ -14,8 +17,10 @@ from livehdr import color
 from livehdr.base.log import note as log_note
 from livehdr.engine.device import resolve_precision
 from livehdr.engine.int8 import choose_int8
+from livehdr.models.mqnet import finish
 from livehdr.models.weights import card_path, load_model, read_card, read_metadata, shipped_path
 from livehdr.operators.base import OperatorConfig, WeightsOperator
+from livehdr.operators.temporal import TemporalMaps
 
 
 class LearnedOperator(WeightsOperator):
@@ -33,9 +38,19 @@ class LearnedOperator(WeightsOperator):
             log_note(f"{name}: {note}")
         if self.precision == "fp16":
             self.model = self.model.half()
+        self.temporal = TemporalMaps()  # frames of a batch are consecutive frames of one stream
         if self.precision != "int8":
             # channels_last: depthwise convs run ~2x faster on CPU (oneDNN), tensor cores on CUDA.
             self.model = self.model.to(memory_format=torch.channels_last)
+
+    def reset(self) -> None:
+        self.temporal.reset()
+
+    def _expand_frame(self, code):
+        """One frame (1 x 3 x H x W code values): the model's head maps, smoothed over the stream's
+        previous frames (operators/temporal.py), applied to this frame's own light."""
+        maps, base = self.model.head_maps(code, self.max_relative)
+        return finish(code, self.temporal.update(code, maps), base, self.model.output, self.max_relative)
 
     def _to_srgb_code(self, V):
         if self.config.input_gamma == "srgb":
@@ -57,7 +72,7 @@ class LearnedOperator(WeightsOperator):
             if self.precision == "fp16":
                 x = x.half()
             x = x.contiguous(memory_format=torch.channels_last)
-            y = self.model(x, max_relative=self.max_relative).float()
+            y = torch.cat([self._expand_frame(x[i:i + 1]) for i in range(x.shape[0])]).float()
         if is_numpy:
             return y[0].permute(1, 2, 0).cpu().numpy()
         return y.to(src_device, src_dtype)

@@ -133,6 +133,9 @@ def run_conversion(settings: ConversionSettings, source, operator,
     from livehdr.io.sources import FileSource
 
     writer = conversion = None
+    reset = getattr(operator, "reset", None)
+    if reset is not None:  # a new file: no temporal history from the last one (a folder reuses the operator)
+        reset()
     try:
         width, height = source.width & ~1, source.height & ~1
         if (width, height) != (source.width, source.height):
