@@ -8,7 +8,7 @@ from livehdr.metrics import frame_mean_pumping
 from livehdr.models import weights as W
 from livehdr.models.mqnet import MQNet
 from livehdr.operators import OperatorConfig, create_operator
-from livehdr.operators.temporal import FOLLOW, SMOOTHING, TOLERANCE, TemporalMaps
+from livehdr.operators.temporal import SMOOTHING, TOLERANCE, TemporalMaps
 
 
 def _static_code(h=24, w=32, seed=0):
