@@ -2,7 +2,7 @@
 
 Why: MQNet's head maps (a log2 luminance gain and a chroma term per pixel) react to each pixel's own code
 value. Sensor noise of +-1 code value on a clipped lamp turns 255 into 254 and back, and the gain there swings
-by stops, so the frame's mean light jumps from frame to frame (2.8-5.5x naive's change on a procedural night
+by stops, so the frame's mean light jumps from frame to frame (2.3-5.5x naive's change on a procedural night
 scene, docs/MODEL.md). The light the maps are applied to is today's frame; only the maps carry history.
 
 How: per pixel, an exponential moving average of the maps, gated by how much the frame and that pixel moved:
