@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="save a 16-bit PNG of the presented frame at the end")
     win.add_argument("--offscreen", action="store_true",
                      help="render into an EGL offscreen surface instead of a window (automation)")
+    win.add_argument("--no-audio", action="store_true",
+                     help="do not play the file's sound (default: played in sync on the default device)")
     return p
 
 
@@ -185,7 +187,8 @@ def window_settings(args, levels: ReferenceLevels):
 
     return WindowSettings(levels=levels, input_gamma=args.input_gamma, compare=args.compare, layout=args.layout,
                           view=args.view, mode=args.mode, fullscreen=args.fullscreen, screenshot=args.screenshot,
-                          offscreen=args.offscreen, max_frames=args.max_frames, title=f"livehdr - {args.input}")
+                          offscreen=args.offscreen, max_frames=args.max_frames, title=f"livehdr - {args.input}",
+                          sound=not args.no_audio)
 
 
 def classify_input(spec: str) -> str:

@@ -95,6 +95,9 @@ class LivePipeline:
         self._last_lut: np.ndarray | None = None  # a LUT operator's newest LUT, shown with the next frame
         self._lut_owner = None
         self._threads: list[threading.Thread] = []
+        self._clock = None  # a master clock for files (the audio device's): media_time() -> seconds
+        self.lead = 0.0  # seconds a frame is released before its time (the window's measured release->present)
+        self.late_dropped = 0  # frames skipped because the clock had passed them
 
     # public API ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -142,6 +145,11 @@ class LivePipeline:
     @property
     def paused(self) -> bool:
         return not self._resume.is_set()
+
+    def set_clock(self, clock) -> None:
+        """Pace files by ``clock.media_time()`` (the sound's) instead of the wall clock; a frame the clock has
+        passed by more than a frame is dropped, so the sound never waits for the picture."""
+        self._clock = clock
 
     def seek(self, seconds: float) -> None:
         """Files: restart decoding at ``seconds`` (applied by the source thread before its next frame)."""
@@ -197,6 +205,7 @@ class LivePipeline:
         """Feed frames until the source ends (False) or a seek arrives (True)."""
         clock_start = None  # (perf_counter, pts) that pacing is measured from
         first = True  # after a start or seek, one frame goes through even while paused (seek preview)
+        first_out = True  # ... and is never dropped as late (it is what the sound waits for)
         for frame in self.source.frames():
             while not first and not self._resume.wait(0.05):
                 clock_start = None  # resume: restart the pacing clock from this frame
@@ -209,7 +218,12 @@ class LivePipeline:
                 return True
             for stage, ms in (frame.timings or {"decode": 0.0, "to_rgb": 0.0}).items():
                 self.times.add(stage, ms)  # files report decode/to_rgb, screen capture reports capture
-            if not self.source.is_live and frame.pts is not None:
+            if not self.source.is_live and frame.pts is not None and self._clock is not None:
+                if not first_out and not self._wait_for_clock(frame):
+                    self.late_dropped += 1
+                    continue
+                frame.captured_at = time.perf_counter()
+            elif not self.source.is_live and frame.pts is not None:
                 now = time.perf_counter()
                 if clock_start is None:
                     clock_start = (now, frame.pts)
@@ -217,8 +231,23 @@ class LivePipeline:
                 if wait > 0:
                     self._stop.wait(wait)
                 frame.captured_at = time.perf_counter()
+            first_out = False
             self._inbox.put(frame)
         return False
+
+    def _wait_for_clock(self, frame) -> bool:
+        """Wait until the clock reaches the frame's release time (pts - lead); False: it is already late by
+        more than a frame (drop it). Returns early on stop or seek; waits out a pause."""
+        frame_s = frame.duration or (1 / self.source.fps if self.source.fps else 1 / 30)
+        due = frame.pts - self.lead
+        while not self._stop.is_set() and not self._seek_pending():
+            if not self._resume.wait(0.05):  # paused: the clock is frozen too
+                continue
+            ahead = due - self._clock.media_time()
+            if ahead <= 0:
+                return -ahead <= frame_s
+            self._stop.wait(min(ahead, 0.01))  # the clock can stop (pause, a seek's hold): look again soon
+        return True
 
     def _seek_pending(self) -> bool:
         with self._lock:

@@ -47,6 +47,7 @@ class WindowSettings:
     offscreen: bool = False
     max_frames: int | None = None
     title: str = "livehdr"
+    sound: bool = True  # play a file's audio track (False: --no-audio)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class WindowReport:
     stage_ms: dict  # median ms per stage (pipeline and window)
     produced: int | None = None  # frames the live source grabbed (None: not a live source)
     dropped_share: float | None = None  # of those, the share never presented (replaced by newer ones)
+    presents: tuple = ()  # (frame index, pts, perf_counter at the swap, the sound's clock then or None)
+    late_dropped: int = 0  # frames the sound's clock had already passed (skipped)
 
 
 def _median(values) -> float | None:
@@ -80,7 +83,7 @@ class LiveWindow:
     """Pipeline frames -> renderer -> presenter, with the controls and the HUD."""
 
     def __init__(self, presenter, pipeline, source, operator, state: ViewState, models: ModelSwitcher,
-                 input_name: str = ""):
+                 input_name: str = "", audio=None):
         self.presenter = presenter
         self.pipeline = pipeline
         self.source = source
@@ -103,6 +106,9 @@ class LiveWindow:
         self._own_overlap_said = False
         self._hud_due = 0.0
         self._message_until = 0.0
+        self.audio = audio  # window.audio.AudioPlayer: the master clock, or None (files paced by wall time)
+        self._audio_from: float | None = 0.0  # the sound starts once a frame at or after this pts is up
+        self.presents: list[tuple] = []
 
     # -- operator changes --
     def _swap_operator(self, name: str) -> bool:
@@ -151,12 +157,37 @@ class LiveWindow:
             if self.source.is_live:
                 self._say("live input: cannot seek")
             elif self.frame is not None and self.frame.pts is not None:
+                target = max(0.0, self.frame.pts + c.seek)
+                if self.source.duration:
+                    target = min(target, max(0.0, self.source.duration - 1e-3))
                 try:
-                    self.pipeline.seek(max(0.0, self.frame.pts + c.seek))
+                    self.pipeline.seek(target)
+                    if self.audio is not None:
+                        self.audio.seek(target)
+                        self._audio_from = target
                 except UserError as e:
                     self._say(one_line(e))
             c.seek = 0.0
         self.pipeline.set_paused(c.paused)
+        if self.audio is not None:
+            self.audio.set_paused(c.paused)
+
+    def _sound_after_present(self, frame, t: float) -> None:
+        """Release the held sound once the first picture at the start / seek target is up; keep the
+        pipeline's lead at the measured release -> present time, so frames reach the screen on the clock."""
+        a = self.audio
+        clock = None
+        if a is not None:
+            start = self._audio_from
+            frame_s = 1 / self.source.fps if self.source.fps else 1 / 30
+            if start is not None and frame.pts is not None and frame.pts >= start - frame_s / 2:
+                self._audio_from = None
+                a.release()
+            clock = a.media_time()
+            recent = list(self.latencies)[-30:]
+            if recent:
+                self.pipeline.lead = float(np.clip(statistics.median(recent) / 1e3, 0.0, 0.25))
+        self.presents.append((frame.index, frame.pts, t, clock))
 
     # -- HUD --
     def hud_lines(self) -> list[str]:
@@ -333,6 +364,7 @@ class LiveWindow:
                     self.timing["wait"].append((t - frame.processed_at) * 1e3)
                     self.latencies.append(latency)
                     self.all_latencies.append(latency)
+                    self._sound_after_present(frame, t)
             if max_frames is not None and self.presented >= max_frames:
                 return
             if not new:
@@ -388,10 +420,35 @@ def check_window_settings(settings: WindowSettings) -> None:
                         "FILE.mkv to write an HDR10 file, or --offscreen")
 
 
+def open_sound(settings: WindowSettings, source):
+    """The file's audio on the default device (window.audio.AudioPlayer), or None with one line saying why
+    not (--no-audio, no audio track, no device). Live sources and the demo have no sound."""
+    path = getattr(source, "path", None)
+    if source.is_live or path is None:
+        return None
+    from livehdr.io.audio import AudioTrack, audio_stream_count
+    from livehdr.window.audio import AudioPlayer, no_audio_reason
+
+    if not audio_stream_count(path):
+        return None
+    if not settings.sound:
+        note("sound off (--no-audio)")
+        return None
+    reason = no_audio_reason()
+    if reason is not None:
+        warn(reason + "; the video plays without it (--no-audio hides this)")
+        return None
+    try:
+        return AudioPlayer(AudioTrack(path))
+    except UserError as e:
+        warn(f"{one_line(e)}; the video plays without sound")
+        return None
+
+
 def run_window(settings: WindowSettings, source, operator, models: ModelSwitcher) -> WindowReport:
     """Show ``source`` through ``operator`` until the user quits (or, automated, the input or --max-frames
     ends). The source is closed on return."""
-    presenter = pipeline = None
+    presenter = pipeline = audio = None
     try:
         probe = ViewState(view=settings.view or ("split" if settings.compare else "hdr"), layout=settings.layout)
         cw, ch = gl_renderer.content_size(source.width, source.height, probe)
@@ -409,7 +466,10 @@ def run_window(settings: WindowSettings, source, operator, models: ModelSwitcher
         note(f"window output: {'PQ (HDR10)' if state.mode == 'pq' else 'SDR preview'} "
              f"({choose_mode(settings, presenter.bits.get('red', 8))[1]})")
         pipeline = LivePipeline(source, operator, on_gpu=gl_renderer.shader_can_expand)
-        live = LiveWindow(presenter, pipeline, source, operator, state, models, settings.title)
+        audio = open_sound(settings, source)
+        if audio is not None:
+            pipeline.set_clock(audio)
+        live = LiveWindow(presenter, pipeline, source, operator, state, models, settings.title, audio=audio)
         live.exclude_own_window()  # before the first grab: the window must never capture itself
         pipeline.start()
         t0 = time.perf_counter()
@@ -423,10 +483,12 @@ def run_window(settings: WindowSettings, source, operator, models: ModelSwitcher
         stages = dict(live.pipeline.stats() or {})
         stages.update({k: _median(list(v)) for k, v in live.timing.items()})
         return WindowReport(live.presented, elapsed, _median(live.all_latencies), stages, live.produced(),
-                            live.dropped_share())
+                            live.dropped_share(), tuple(live.presents), pipeline.late_dropped)
     finally:
         if pipeline is not None:
             pipeline.stop()
+        if audio is not None:
+            audio.close()
         source.close()
         if presenter is not None:
             presenter.close()
