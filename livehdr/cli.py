@@ -11,6 +11,7 @@ import os
 import sys
 import time
 
+from livehdr import __version__
 from livehdr.argtypes import positive_float, positive_int
 from livehdr.base.errors import Stopped, UserError
 from livehdr.base.memory import keep_freed_memory
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="operator name (default: the shipped learned model when it is installed, "
                        "else 'naive'); see --list-models")
     model.add_argument("--list-models", action="store_true", help="list the operators and exit")
+    p.add_argument("--version", action="version", version=f"livehdr {__version__}")
     model.add_argument("--weights", default=None, metavar="FILE.safetensors",
                        help="weights for a learned model, instead of the shipped file")
     model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -144,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="render into an EGL offscreen surface instead of a window (automation)")
     win.add_argument("--no-audio", action="store_true",
                      help="do not play the file's sound (default: played in sync on the default device)")
+    win.add_argument("--player", choices=("window", "mpv"), default="window",
+                     help="window: livehdr's own window (HDR only on a display already in PQ mode; the SDR "
+                     "preview elsewhere); mpv: stream the HDR10 result with its sound and subtitles into "
+                     "mpv, which signals HDR on Windows, macOS and Wayland (color-management-v1) and "
+                     "tone-maps on SDR desktops and X11. See docs/WINDOW.md")
     return p
 
 
@@ -261,8 +268,6 @@ def batch_settings(args, levels: ReferenceLevels):
 
 def run_folder(args, levels: ReferenceLevels) -> int:
     """A folder tree (or one video in segments): everything converted, resumable; one summary at the end."""
-    from tqdm import tqdm
-
     from livehdr.batch import run_batch
     from livehdr.batch.runner import ray_missing
 
@@ -276,24 +281,22 @@ def run_folder(args, levels: ReferenceLevels) -> int:
         from livehdr.io.hdr10 import check_output
 
         check_output(args.output, args.overwrite)  # before any slow work
-    bar = None
+    shown = None  # the same progress as a single file: a bar on a terminal, plain lines in a log
 
     def progress(p) -> None:
-        nonlocal bar
-        if bar is None:
+        nonlocal shown
+        if shown is None:
             if p.files_done >= p.files_total:
-                return  # nothing to convert: no bar at all
-            bar = tqdm(total=p.frames_total, unit="frame", file=sys.stderr, disable=None, dynamic_ncols=True,
-                       desc="converting")
-        bar.total = max(bar.total, p.frames_total)
-        bar.set_postfix_str(f"{p.files_done}/{p.files_total} files", refresh=False)
-        bar.update(p.frames_done - bar.n)
+                return  # nothing to convert: no progress at all
+            shown = progress_for("converting")
+        shown.detail = f"{p.files_done}/{p.files_total} files"
+        shown(p.frames_done, p.frames_total)
 
     try:
         report = run_batch(settings, progress)
     finally:
-        if bar is not None:
-            bar.close()
+        if shown is not None:
+            shown.close()
     return print_batch_report(report)
 
 
@@ -347,22 +350,43 @@ def format_stats(medians: dict[str, float]) -> str:
 
 class PlainProgress:
     """Progress for a log file or pipe (stderr not a terminal): one plain line every ``every_s`` seconds with
-    frames, fps and the time left, instead of tqdm's carriage returns (or nothing at all)."""
+    frames, fps and the time left, instead of tqdm's carriage returns (or nothing at all).
+
+    The rate is measured from the first frame, not from the start (model loading and encoder start-up are
+    not speed), and neither it nor an ETA is printed until ``MIN_FRAMES`` frames over ``MIN_SECONDS``."""
+
+    MIN_FRAMES, MIN_SECONDS = 3, 2.0
 
     def __init__(self, name: str, stream, every_s: float = 5.0, clock=time.monotonic):
         self.name, self.stream, self.every_s, self.clock = name, stream, every_s, clock
         self.started = clock()
         self.next_at = self.started + every_s
+        self.first: tuple[float, int] | None = None  # (time, frames) when frames first appeared
+        self.detail = ""  # e.g. "3/8 files", appended to the line
+
+    def rate(self, now: float, done: int) -> float | None:
+        if self.first is None:
+            return None
+        t0, d0 = self.first
+        if done - d0 < self.MIN_FRAMES or now - t0 < self.MIN_SECONDS:
+            return None
+        return (done - d0) / (now - t0)
 
     def __call__(self, done: int, total: int | None) -> None:
         now = self.clock()
+        if self.first is None and done > 0:
+            self.first = (now, done)
         if now < self.next_at:
             return
         self.next_at = now + self.every_s
-        fps = done / (now - self.started) if now > self.started else 0.0
         count = f"{done}/{total}" if total else f"{done}"
+        detail = f", {self.detail}" if self.detail else ""
+        fps = self.rate(now, done)
+        if fps is None:
+            print(f"livehdr: {self.name}: {count} frames{detail}", file=self.stream, flush=True)
+            return
         eta = f", ETA {format_seconds((total - done) / fps)}" if total and fps > 0 and total >= done else ""
-        print(f"livehdr: {self.name}: {count} frames, {fps:.2f} fps{eta}", file=self.stream, flush=True)
+        print(f"livehdr: {self.name}: {count} frames, {fps:.2f} fps{eta}{detail}", file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
@@ -373,12 +397,17 @@ class BarProgress:
 
     def __init__(self, name: str, stream):
         self.name, self.stream, self.bar = name, stream, None
+        self.detail = ""
 
     def __call__(self, done: int, total: int | None) -> None:
         from tqdm import tqdm
 
         if self.bar is None:
             self.bar = tqdm(total=total, unit="frame", file=self.stream, dynamic_ncols=True, desc=self.name)
+        if total is not None and total != self.bar.total:
+            self.bar.total = total
+        if self.detail:
+            self.bar.set_postfix_str(self.detail, refresh=False)
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -430,6 +459,19 @@ def run_conversion(args, levels: ReferenceLevels) -> int:
     return code
 
 
+def options_not_applying(args, kind: str) -> list[str]:
+    """One line per option given that this kind of input ignores (said, not silently dropped)."""
+    unused = []
+    if args.stats and kind in ("image", "folder"):
+        unused.append(f"--stats does not apply to {'stills' if kind == 'image' else 'folders'} "
+                      "(only to one video, demo or screen conversion)")
+    if args.hwaccel != "auto" and kind == "image":
+        unused.append("--hwaccel does not apply to images (hardware decoding is for video)")
+    if args.capture_fps is not None and kind in ("image", "folder", "video"):
+        unused.append("--capture-fps does not apply to files (only to screen and window capture)")
+    return unused
+
+
 def run(args) -> int:
     if args.list_models:
         return print_models()
@@ -437,6 +479,8 @@ def run(args) -> int:
         raise UserError("no --input given; try --input demo, a video, an image or a folder (see --help)")
     kind = classify_input(args.input)
     levels = reference_levels(args)  # validate numbers before any work
+    for option in options_not_applying(args, kind):
+        print(f"livehdr: note: {option}", file=sys.stderr)
     if kind == "image":
         return run_stills(args, levels)
     if kind == "folder":

@@ -2,6 +2,7 @@
 process, or as Ray tasks), record each finished file, and report every file's outcome."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 import hashlib
 import os
@@ -35,7 +36,7 @@ class BatchSettings:
     ray_address: str | None = None  # join this cluster instead of starting a local instance
     segment_seconds: float | None = None  # cut videos longer than about twice this at keyframes
     hwaccel: str = "auto"
-    overwrite: bool = False  # replace existing outputs that the manifest does not know
+    overwrite: bool = False  # convert everything again, replacing outputs (done ones and unknown ones)
 
     @property
     def uses_ray(self) -> bool:
@@ -84,21 +85,16 @@ def weights_digest(spec_name: str, config: OperatorConfig) -> tuple[str | None, 
 
 
 def digests(settings: BatchSettings, weights: str | None) -> dict[str, str]:
-    """Per kind of file, a digest of the settings that change its output (a new --crf redoes videos only)."""
-    c = settings.operator_config
-    common = {"model": settings.model, "weights": weights, "paper_white": c.levels.paper_white,
-              "peak": c.levels.peak, "input_gamma": c.input_gamma, "saturation": c.saturation,
-              "precision": c.precision, "device": c.device, "params": list(c.params), "livehdr": _version()}
+    """Per kind of file, a digest of what decides its content (a new --crf redoes videos only): the operator,
+    its weights' hash and every OperatorConfig field, not the livehdr version (a release that changes
+    nothing in a file must not redo a library). The weights' path is left out: the hash stands for it."""
+    config = dataclasses.asdict(settings.operator_config)
+    config.pop("weights")
+    common = {"model": settings.model, "weights": weights, "config": config}
     v = settings.conversion
     video = {**common, "hlg": v.hlg, "crf": v.crf, "preset": v.preset, "encoder": v.encoder,
              "max_frames": v.max_frames}
     return {"image": settings_digest({**common, "format": settings.still_format}), "video": settings_digest(video)}
-
-
-def _version() -> str:
-    from livehdr import __version__
-
-    return __version__
 
 
 class Batch:
@@ -140,8 +136,8 @@ class Batch:
             self.manifest.load()
         todo = []
         for job in self.plan.jobs:
-            if not self.single and self.manifest.is_current(job.rel_output, job.output, job.source,
-                                                            self.digests[job.kind]):
+            if not self.single and not self.settings.overwrite and self.manifest.is_current(
+                    job.rel_output, job.output, job.source, self.digests[job.kind]):
                 self.outcomes[job.rel_source] = FileOutcome(job.rel_source, "unchanged")
                 self.progress.files_done += 1
             else:
@@ -161,7 +157,8 @@ class Batch:
             record = lock.read_record()  # what another run finished since our plan (its manifest may lag)
             if record is not None and record != self.manifest.entries.get(job.rel_output):
                 self.manifest.record(job.rel_output, record)
-            if self.manifest.is_current(job.rel_output, job.output, job.source, self.digests[job.kind]):
+            if not self.settings.overwrite and self.manifest.is_current(job.rel_output, job.output, job.source,
+                                                                        self.digests[job.kind]):
                 lock.release()
                 self.finish(job, "unchanged")
                 return False

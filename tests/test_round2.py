@@ -1,0 +1,164 @@
+"""Issue #22, the second hardening round: each test here failed before its fix."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import subprocess
+
+import pytest
+
+from _batch_media import make_library
+from livehdr import __version__, cli
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAST = ["--model", "naive", "--preset", "ultrafast", "--encoder", "libx265", "--hwaccel", "none"]
+
+
+def _images(root, n):
+    """A library of ``n`` images only (make_library adds a broken video and a text file)."""
+    src = make_library(root, videos=0, images=n)
+    (src / "sub" / "broken.mp4").unlink()
+    (src / "notes.txt").unlink()
+    return src
+
+
+def _run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+# 1 ---------------------------------------------------------------------------------------------------------
+def test_overwrite_on_a_folder_redoes_finished_files(tmp_path, capsys):
+    src = _images(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    code, err = _run(capsys, "-i", src, "-o", out, *FAST)
+    assert code == 0 and "3 converted (3 frames), 0 already done" in err, err
+    first = {p: os.stat(out / p).st_mtime_ns for p in ("img0.exr", "img2.exr", "sub/deeper/img1.exr")}
+    code, err = _run(capsys, "-i", src, "-o", out, *FAST, "--overwrite")
+    assert code == 0 and "3 converted (3 frames), 0 already done" in err, err
+    assert all(os.stat(out / p).st_mtime_ns != t for p, t in first.items())
+    code, err = _run(capsys, "-i", src, "-o", out, *FAST)  # and without it a re-run is still a no-op
+    assert code == 0 and "0 converted (0 frames), 3 already done" in err, err
+
+
+# 2 ---------------------------------------------------------------------------------------------------------
+def test_run_sh_keeps_the_users_working_directory(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (32, 24), (120, 60, 200)).save(tmp_path / "photo.png")
+    r = subprocess.run(["bash", os.path.join(REPO, "scripts", "run.sh"), "--input", "photo.png", "--output",
+                        "photo.exr", "--model", "naive"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "photo.exr").stat().st_size > 0
+
+
+# 3 ---------------------------------------------------------------------------------------------------------
+def _plain(times_and_frames, total=300):
+    now = [0.0]
+    stream = io.StringIO()
+    progress = cli.PlainProgress("out.mkv", stream, every_s=5.0, clock=lambda: now[0])
+    for t, frames in times_and_frames:
+        now[0] = t
+        progress(frames, total)
+    return stream.getvalue().splitlines()
+
+
+def test_no_eta_before_the_rate_is_known():
+    # 11 s of model loading, then 10 fps: the first line must not claim 0.09 fps and 55 min.
+    lines = _plain([(11.0, 1), (11.1, 2), (16.1, 52)])
+    assert lines[0] == "livehdr: out.mkv: 1/300 frames"
+    assert lines[1] == "livehdr: out.mkv: 52/300 frames, 10.00 fps, ETA 25 s"  # measured from the first frame
+
+
+def test_no_rate_from_a_single_instant():
+    lines = _plain([(5.0, 1), (10.0, 2)])  # two frames 5 s apart: fewer than MIN_FRAMES after the first
+    assert lines == ["livehdr: out.mkv: 1/300 frames", "livehdr: out.mkv: 2/300 frames"]
+
+
+# 4 ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("extra,kind,expected", [
+    (["--stats"], "image", "livehdr: note: --stats does not apply to stills"),
+    (["--hwaccel", "cuda"], "image", "livehdr: note: --hwaccel does not apply to images"),
+    (["--capture-fps", "30"], "image", "livehdr: note: --capture-fps does not apply to files"),
+    (["--stats"], "folder", "livehdr: note: --stats does not apply to folders"),
+])
+def test_options_that_do_not_apply_say_so_in_one_line(tmp_path, capsys, extra, kind, expected):
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (32, 24), (10, 200, 90)).save(folder / "a.png")
+    src, out = (folder / "a.png", tmp_path / "a.exr") if kind == "image" else (folder, tmp_path / "out")
+    args = ["-i", src, "-o", out, "--model", "naive", *extra]
+    if "--hwaccel" not in extra:
+        args += ["--hwaccel", "none"] if kind == "folder" else []
+    code, err = _run(capsys, *args)
+    assert code == 0, err
+    notes = [ln for ln in err.splitlines() if ln.startswith("livehdr: note: ")]
+    assert len(notes) == 1 and notes[0].startswith(expected), err
+
+
+def test_options_that_apply_give_no_note(tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (32, 24), (10, 200, 90)).save(tmp_path / "a.png")
+    code, err = _run(capsys, "-i", tmp_path / "a.png", "-o", tmp_path / "a.exr", "--model", "naive")
+    assert code == 0 and "note" not in err, err
+
+
+# 5 ---------------------------------------------------------------------------------------------------------
+def test_folder_progress_in_a_log_is_plain_lines(tmp_path, capsys, monkeypatch):
+    src = _images(tmp_path / "in", 2)
+    monkeypatch.setattr(cli.PlainProgress, "__init__", _every_call(cli.PlainProgress.__init__))
+    code, err = _run(capsys, "-i", src, "-o", tmp_path / "out", *FAST)
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("livehdr: converting: ")]
+    assert lines and lines[-1] == "livehdr: converting: 2/2 frames, 2/2 files", err
+    assert "\r" not in err
+
+
+def _every_call(init):
+    def patched(self, name, stream, every_s=5.0, clock=None):
+        init(self, name, stream, every_s=0.0)
+    return patched
+
+
+# 8 ---------------------------------------------------------------------------------------------------------
+def test_version_has_one_source_and_a_flag(capsys):
+    import tomllib
+
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "livehdr.__version__"}
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out == f"livehdr {__version__}\n"
+
+
+def test_batch_digest_follows_the_content_not_the_version(monkeypatch):
+    import livehdr
+    from livehdr.batch import runner
+    from livehdr.color.levels import ReferenceLevels
+    from livehdr.operators import OperatorConfig
+    from livehdr.pipeline import ConversionSettings
+
+    config = OperatorConfig(levels=ReferenceLevels())
+    settings = runner.BatchSettings(input="in", output="out", model="naive", operator_config=config,
+                                    conversion=ConversionSettings(output="x.mkv", levels=config.levels))
+    base = runner.digests(settings, "abc")
+    monkeypatch.setattr(livehdr, "__version__", "9.9.9")
+    assert runner.digests(settings, "abc") == base  # a new release alone redoes nothing
+    assert runner.digests(settings, "abd") != base  # other weights do
+    # Every OperatorConfig field counts, including ones added later (asdict, not a hand-made list) ...
+    for field in dataclasses.fields(OperatorConfig):
+        if field.name in ("weights", "levels"):
+            continue
+        value = {"input_gamma": "2.4", "saturation": 1.5, "device": "cuda", "precision": "fp16",
+                 "params": (("a", 1.0),)}[field.name]
+        changed = dataclasses.replace(settings, operator_config=dataclasses.replace(config, **{field.name: value}))
+        assert runner.digests(changed, "abc")["image"] != base["image"], field.name
+    # ... but the weights' path does not: the hash stands for it.
+    moved = dataclasses.replace(settings, operator_config=dataclasses.replace(config, weights="/elsewhere.st"))
+    assert runner.digests(moved, "abc") == base
