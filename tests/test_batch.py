@@ -15,7 +15,7 @@ from _batch_media import decoded, make_gop_clip, make_library, max_pixel_differe
 from _media import content_light_level, read_video
 from livehdr import cli
 from livehdr.batch.join import decode_times
-from livehdr.batch.locks import OutputLock, remove_stale_temporaries
+from livehdr.base.files import remove_stale_temporaries
 from livehdr.batch.manifest import Manifest
 from livehdr.batch.plan import plan_folder
 from livehdr.io.imagefiles import read_exr
@@ -95,11 +95,13 @@ def test_foreign_existing_output_needs_overwrite_and_damaged_manifest_is_harmles
     code, err = _run(capsys, "-i", src, "-o", out, *FAST)
     assert "livehdr: skipped img0.png: img0.exr exists and no earlier run here made it (add --overwrite" in err
     assert (out / "img0.exr").read_bytes() == b"somebody else's file"
-    (out / ".livehdr" / "manifest.json").write_text("{ not json")
-    code, err = _run(capsys, "-i", src, "-o", out, *FAST, "--overwrite")
-    # img1's entry survives in its lock file, so only the overwritten img0 is converted; broken.mp4 fails.
-    assert code == 2 and "1 converted (1 frames), 1 already done" in err, err
+    code, err = _run(capsys, "-i", src, "-o", out, *FAST, "--overwrite")  # redoes every file (issue #22)
+    assert code == 2 and "2 converted (2 frames), 0 already done" in err, err
     assert read_exr(str(out / "img0.exr")).shape == (24, 32, 3)
+    (out / ".livehdr" / "manifest.json").write_text("{ not json")
+    code, err = _run(capsys, "-i", src, "-o", out, *FAST)
+    # The entries survive in the lock files, so nothing is converted again; broken.mp4 fails.
+    assert code == 2 and "0 converted (0 frames), 2 already done" in err, err
     with open(out / ".livehdr" / "manifest.json") as f:
         assert sorted(json.load(f)["files"]) == ["img0.exr", "sub/deeper/img1.exr"]  # rebuilt whole
 
@@ -112,7 +114,9 @@ def test_busy_output_is_skipped_and_stale_temporaries_are_removed(tmp_path, caps
     other = out / ".img0.x.ab12cd34.partial.exr"  # another output's temporary (img0.x.exr): kept
     stale.write_bytes(b"half")
     other.write_bytes(b"half")
-    held = OutputLock(str(out / ".livehdr"), "sub/deeper/img1.exr")
+    from livehdr.batch.runner import output_lock
+
+    held = output_lock(str(out / ".livehdr"), "sub/deeper/img1.exr")
     assert held.try_acquire()  # as another run converting it would
     try:
         code, err = _run(capsys, "-i", src, "-o", out, *FAST)

@@ -228,21 +228,24 @@ def test_too_little_free_space_is_refused_before_starting(tmp_path, monkeypatch)
 def test_a_second_run_on_the_same_output_is_refused(tmp_path):
     first = _writer(tmp_path / "out.mkv")
     try:
-        with pytest.raises(UserError, match="already being written"):
+        with pytest.raises(UserError, match="another livehdr run is writing .*out.mkv"):
             _writer(tmp_path / "out.mkv")
-        # Another live process holding the lock: refused too, naming it.
-        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        # Another live process holding the lock (a flock, as every output lock is): refused too.
+        other = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a');"
+                                  "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)",
+                                  str(tmp_path / ".b.mkv.lock")], stdout=subprocess.PIPE, text=True)
         try:
-            (tmp_path / ".b.mkv.lock").write_text(f"{other.pid}\n")
-            with pytest.raises(UserError, match=f"another livehdr run \\(pid {other.pid}\\)"):
+            assert other.stdout.readline() == "held\n"
+            with pytest.raises(UserError, match="another livehdr run is writing .*b.mkv"):
                 _writer(tmp_path / "b.mkv")
         finally:
             other.kill()
             other.wait()
+        _writer(tmp_path / "b.mkv").abort()  # the kernel dropped the killed holder's lock: free at once
         _frames(first)
     finally:
         first.finish()
-    assert _leftovers(tmp_path) == [".b.mkv.lock", "out.mkv"]
+    assert _leftovers(tmp_path) == ["out.mkv"]  # lock files go with their release
 
 
 # 7 ---------------------------------------------------------------------------------------------------------

@@ -162,3 +162,79 @@ def test_batch_digest_follows_the_content_not_the_version(monkeypatch):
     # ... but the weights' path does not: the hash stands for it.
     moved = dataclasses.replace(settings, operator_config=dataclasses.replace(config, weights="/elsewhere.st"))
     assert runner.digests(moved, "abc") == base
+
+
+# 6 ---------------------------------------------------------------------------------------------------------
+def test_one_flock_output_lock_for_every_output(tmp_path):
+    import importlib.util
+
+    from livehdr.base.files import OutputLock
+    from livehdr.batch.runner import output_lock
+
+    assert importlib.util.find_spec("livehdr.batch.locks") is None  # the second lock class is gone
+    assert type(output_lock(str(tmp_path), "a.exr")) is OutputLock
+    # A lock file a killed holder left (the old pid file, or an empty one) is no claim: flock decides.
+    (tmp_path / ".x.mkv.lock").write_text("999999\n")
+    a, b = OutputLock.beside(str(tmp_path / "x.mkv")), OutputLock.beside(str(tmp_path / "x.mkv"))
+    assert a.try_acquire() and not b.try_acquire()  # even within one process
+    a.release()
+    assert not (tmp_path / ".x.mkv.lock").exists()  # removed on release, while still held
+    assert b.try_acquire()
+    b.release()
+
+
+def test_a_waiter_never_holds_a_removed_lock_file(tmp_path):
+    """The pid lock's takeover let two runs both hold it; with remove-on-release a waiter that locked the
+    unlinked file must retry on the new one, so at most one holder exists at any time."""
+    import threading
+
+    from livehdr.base.files import OutputLock
+
+    path = str(tmp_path / "o.mkv")
+    holders, overlaps = [0], [0]
+    guard = threading.Lock()
+
+    def worker():
+        for _ in range(200):
+            lock = OutputLock.beside(path)
+            if lock.try_acquire():
+                with guard:
+                    holders[0] += 1
+                    overlaps[0] = max(overlaps[0], holders[0])
+                with guard:
+                    holders[0] -= 1
+                lock.release()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps[0] == 1
+
+
+# 7 ---------------------------------------------------------------------------------------------------------
+def test_the_join_uses_the_single_pass_remux(tmp_path):
+    """A segmented job's join once had its own remux: backwards Opus timestamps failed the whole file and its
+    video was not the default track. Now both go through io/remux.py."""
+    import av
+
+    from _damage import clip_with_opus
+    from livehdr.batch.join import join_segments
+    from livehdr.color.levels import ReferenceLevels
+    from livehdr.io import hdr10
+    import numpy as np
+
+    clip_with_opus(tmp_path / "in.mkv")
+    segment = tmp_path / "seg.mkv"
+    w = hdr10.HDR10Writer(str(segment), 64, 48, ReferenceLevels(), fps=10, preset="ultrafast", encoder="libx265")
+    for i in range(20):
+        w.write(np.full((48, 64, 3), 0.5, np.float32), i / 10)
+    w.finish()
+    frames = join_segments([str(segment)], str(tmp_path / "out.mkv"), str(tmp_path / "in.mkv"), 203, 203)
+    assert frames == 20
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert c.streams.video[0].disposition & av.stream.Disposition.default
+        assert [s.codec_context.name for s in c.streams.audio] == ["opus"]
+        assert sum(1 for p in c.demux(video=0) if p.size) == 20
+    assert sorted(os.listdir(tmp_path)) == ["in.mkv", "out.mkv", "seg.mkv"]

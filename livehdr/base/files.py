@@ -144,62 +144,99 @@ def lock_path(path: str) -> str:
     return os.path.join(folder, f".{os.path.basename(path)}.lock")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # exists, owned by someone else
-    return True
-
-
 class OutputLock:
-    """An exclusive claim on an output name: ``.NAME.lock`` beside it, created with O_EXCL, holding the pid.
+    """An exclusive claim on an output, held as a ``flock`` on a lock file: the only output lock there is
+    (the HDR10 writer's ``.NAME.lock`` beside the file, the batch's per-output locks in its state folder).
 
-    A second run writing the same output is refused with one line instead of silently replacing the other's
-    file. A lock whose process is gone (killed, crashed) is taken over.
+    The kernel drops a flock when its holder exits or is killed, so there is no stale lock to take over
+    and no pid to check (a pid means nothing on another host). ``remove=True``: the lock file is deleted
+    on release, while still held; a waiter that locked the deleted file sees that its inode is no longer
+    the path's and locks the new file instead. What flock guarantees on NFS: docs/CLUSTER.md.
     """
 
-    def __init__(self, path: str):
-        self.path = path
-        self.lock = lock_path(path)
-        self._held = False
+    def __init__(self, lock_file: str, what: str, remove: bool = True):
+        self.path, self.what, self.remove = lock_file, what, remove
+        self._file = None
+
+    @classmethod
+    def beside(cls, output: str) -> "OutputLock":
+        """The lock of one output file: ``.NAME.lock`` in its folder, removed when released."""
+        return cls(lock_path(output), output)
+
+    def try_acquire(self) -> bool:
+        """True if we now hold the lock; False when another holder (this process included) has it."""
+        import fcntl
+
+        if self._file is not None:
+            return False
+        while True:
+            try:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                f = open(self.path, "a+")
+            except OSError as e:
+                raise UserError(f"cannot write {self.what}: cannot create its lock {self.path} "
+                                f"({e.strerror})") from None
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                return False
+            except OSError as e:  # ENOLCK: an NFS mount without a lock service
+                f.close()
+                raise UserError(f"cannot lock {self.what}: {e.strerror} (on NFS the lock service must run; "
+                                "docs/CLUSTER.md)") from None
+            try:
+                current = os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino
+            except OSError:
+                current = False
+            if current:
+                self._file = f
+                return True
+            f.close()  # the previous holder removed this file as it released it: lock the new one
 
     def acquire(self) -> "OutputLock":
-        for _ in range(3):
-            try:
-                fd = os.open(self.lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                pid = self._owner()
-                if pid is not None and pid != os.getpid() and _pid_alive(pid):
-                    raise UserError(f"another livehdr run (pid {pid}) is writing {self.path}; "
-                                    f"wait for it or choose another output") from None
-                if pid == os.getpid():
-                    raise UserError(f"{self.path} is already being written by this process") from None
-                with contextlib.suppress(OSError):  # stale: its process is gone
-                    os.unlink(self.lock)
-                continue
-            except OSError as e:
-                raise UserError(f"cannot write {self.path}: {e.strerror}") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{os.getpid()}\n")
-            self._held = True
-            return self
-        raise UserError(f"cannot lock {self.path}: {self.lock} keeps reappearing")
+        """``try_acquire`` or one line: another run is writing the same output."""
+        if not self.try_acquire():
+            raise UserError(f"another livehdr run is writing {self.what}; wait for it or choose another output")
+        return self
 
-    def _owner(self) -> int | None:
+    def read_record(self) -> dict | None:
+        """The JSON record the last holder left in the lock file (only with ``remove=False``)."""
+        import json
+
         try:
-            with open(self.lock) as f:
-                return int(f.read().strip() or 0) or None
+            self._file.seek(0)
+            data = json.loads(self._file.read() or "null")
         except (OSError, ValueError):
             return None
+        return data if isinstance(data, dict) else None
+
+    def write_record(self, entry: dict | None) -> None:
+        import json
+
+        with contextlib.suppress(OSError):
+            self._file.seek(0)
+            self._file.truncate()
+            if entry is not None:
+                self._file.write(json.dumps(entry, sort_keys=True))
+            self._file.flush()
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
 
     def release(self) -> None:
-        if self._held:
-            self._held = False
+        import fcntl
+
+        f, self._file = self._file, None
+        if f is None:
+            return
+        if self.remove:
             with contextlib.suppress(OSError):
-                os.unlink(self.lock)
+                os.unlink(self.path)  # still held: nobody can be between their open and their flock check
+        with contextlib.suppress(OSError):
+            fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
 
     def __enter__(self):
         return self.acquire()

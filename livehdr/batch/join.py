@@ -4,18 +4,17 @@ Each segment is a complete HEVC stream that starts with an IDR picture and carri
 in-band (x265 ``repeat-headers=1``), so their packets can follow one another: a decoder resets at every
 IDR. Presentation times are the source's own and need no change. Decode times are rebuilt for the whole
 joined stream (each segment's encoder started its own reorder delay), the content-light-level SEI is
-rewritten with the maximum over all segments, and the source's audio and subtitles are copied once.
+rewritten with the maximum over all segments, and the source's audio and subtitles are copied once (the
+remux is io/remux.py, the same as a single pass's).
 """
 from __future__ import annotations
 
 import bisect
 import contextlib
-import heapq
 import os
 
 from livehdr.base.errors import UserError, one_line
-from livehdr.base.files import chmod_like_new_file
-from livehdr.base.log import warn
+from livehdr.base.files import chmod_like_new_file, hidden_temp
 from livehdr.io import hevc_sei
 from livehdr.io.hdr10 import CONTAINERS
 
@@ -39,16 +38,17 @@ def decode_times(pts_in_decode_order: list[int], fallback_step: int) -> list[int
 def join_segments(segment_paths: list[str], output: str, audio_from: str | None, max_cll: int,
                   max_fall: int) -> int:
     """Concatenate the segments' video into ``output`` (written to a hidden file, then renamed), with
-    ``audio_from``'s audio and subtitles. Returns the number of video packets (frames) written."""
+    ``audio_from``'s audio and subtitles, through the same remux as a single pass (io/remux.py). Returns
+    the number of video packets (frames) written."""
     import av
 
-    container = CONTAINERS[os.path.splitext(output)[1].lower()]
-    folder = os.path.dirname(os.path.abspath(output))
-    stem, ext = os.path.splitext(os.path.basename(output))
-    import tempfile
+    from livehdr.io.remux import VideoPacket, remux_hdr10
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{ext}", dir=folder)
-    os.close(fd)
+    container = CONTAINERS[os.path.splitext(output)[1].lower()]
+    try:
+        tmp = hidden_temp(output, "partial")
+    except OSError as e:
+        raise UserError(f"writing {output} failed: {e.strerror or e}") from None
     cll = hevc_sei.content_light_level_payload(max_cll, max_fall)
     inputs = []
     try:
@@ -67,61 +67,13 @@ def join_segments(segment_paths: list[str], output: str, audio_from: str | None,
             raise UserError(f"no frames in the segments of {output}")
         step = max(1, round(1 / (float(first.average_rate or 30) * first.time_base)))
         dts = decode_times([p[1] for p in packets], step)
-
-        out = av.open(tmp, "w", format=container)
-        audio_in = None
-        try:
-            vout = out.add_stream_from_template(first)
-            extradata, _ = hevc_sei.patch_hvcc(first.codec_context.extradata or b"", cll)
-            vout.codec_context.extradata = extradata
-            if container == "mp4":
-                vout.codec_context.codec_tag = "hvc1"
-            length_size = hevc_sei.hvcc_length_size(extradata)
-            copies = {}
-            if audio_from is not None:
-                audio_in = av.open(audio_from)
-                for s in audio_in.streams:
-                    if s.type not in ("audio", "subtitle"):
-                        continue
-                    name = s.codec_context.name if s.codec_context else "?"
-                    if name not in out.supported_codecs:
-                        warn(f"{s.type} stream {s.index} ({name}) cannot go into {ext}; left out")
-                        continue
-                    copies[s.index] = out.add_stream_from_template(s)
-
-            def video_packets():
-                for (data, pts, duration, key), d in zip(packets, dts):
-                    data, _ = hevc_sei.patch_sample(data, cll, None, length_size)
-                    q = av.Packet(data)
-                    q.pts, q.dts, q.duration, q.time_base = pts, d, duration, first.time_base
-                    q.is_keyframe = key
-                    yield q, vout
-
-            def other_packets():
-                if not copies:
-                    return
-                for p in audio_in.demux([audio_in.streams[i] for i in copies]):
-                    if p.size == 0 or (p.pts is None and p.dts is None):
-                        continue
-                    yield p, copies[p.stream.index]
-
-            def key(item):
-                p = item[0]
-                t = p.dts if p.dts is not None else p.pts
-                return float(t * p.time_base) if t is not None else 0.0
-
-            for packet, stream in heapq.merge(video_packets(), other_packets(), key=key):
-                packet.stream = stream
-                out.mux(packet)
-        finally:
-            out.close()
-            if audio_in is not None:
-                audio_in.close()
+        joined = (VideoPacket(data, pts, d, duration, key) for (data, pts, duration, key), d in zip(packets, dts))
+        remux_hdr10(tmp, container, first, first.time_base, joined, cll=cll, audio_from=audio_from, label=output)
         chmod_like_new_file(tmp)
         os.replace(tmp, output)
         tmp = None
         return len(packets)
-    except av.FFmpegError as e:
+    except (OSError, av.FFmpegError) as e:  # av.error.OSError is both
         raise UserError(f"joining the segments of {output} failed: {one_line(e)}") from None
     finally:
         for c in inputs:

@@ -11,10 +11,9 @@ import time
 from typing import Callable
 
 from livehdr.base.errors import UserError
-from livehdr.base.files import check_writable
+from livehdr.base.files import OutputLock, check_writable, remove_stale_temporaries
 from livehdr.base.log import note
 from livehdr.batch import plan as planning
-from livehdr.batch.locks import OutputLock, remove_stale_temporaries
 from livehdr.batch.manifest import Manifest, file_sha256, settings_digest
 from livehdr.batch.plan import Job
 from livehdr.batch.segments import plan_segments, scan_keyframes
@@ -97,6 +96,13 @@ def digests(settings: BatchSettings, weights: str | None) -> dict[str, str]:
     return {"image": settings_digest({**common, "format": settings.still_format}), "video": settings_digest(video)}
 
 
+def output_lock(state_dir: str, rel_output: str) -> OutputLock:
+    """The lock a run holds on one output while it converts it. The file stays (``remove=False``): it carries
+    the output's manifest entry for the next holder (``read_record``)."""
+    digest = hashlib.sha1(rel_output.encode()).hexdigest()[:20]
+    return OutputLock(os.path.join(state_dir, "locks", digest + ".lock"), rel_output, remove=False)
+
+
 class Batch:
     """The state of one run, shared by the serial loop and the Ray loop."""
 
@@ -148,7 +154,7 @@ class Batch:
 
     def claim(self, job: Job) -> bool:
         """Lock the job's output for this run. False (and an outcome) when it must not be converted now."""
-        lock = OutputLock(self.state_dir, job.rel_output)
+        lock = output_lock(self.state_dir, job.rel_output)
         if not lock.try_acquire():
             self.finish(job, "skipped", "being converted by another run on this output folder")
             return False

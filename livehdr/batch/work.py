@@ -94,7 +94,7 @@ def _fingerprint(job: Job) -> dict:
 def _make_folder(path: str) -> None:
     """The output's folder, free of what an earlier attempt left: a worker killed mid-file leaves its hidden
     temporaries, and Ray's retry of the task cleans them (the driver holds the output's lock throughout)."""
-    from livehdr.batch.locks import remove_stale_temporaries
+    from livehdr.base.files import remove_stale_temporaries
 
     remove_stale_temporaries(path)
     try:

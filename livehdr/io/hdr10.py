@@ -4,15 +4,14 @@ Two steps, so the HDR10 metadata is measured rather than guessed (docs/VIDEO.md)
 1. encode: frames are packed (pack.relative_to_yuv420p10) straight into the encoder's planes and encoded
    into a hidden video-only file next to the output, while MaxCLL / MaxFALL are measured per frame;
 2. finish: that file is remuxed with the input's audio and subtitle packets (copied, not re-encoded) into
-   a second hidden file, every content-light-level SEI is rewritten with the measured values, and the
-   result is renamed onto the output. Nothing half-written ever carries the output's name.
+   a second hidden file, every content-light-level SEI is rewritten with the measured values (``remux.py``,
+   shared with the batch join), and the result is renamed onto the output. Nothing half-written ever
+   carries the output's name. Whether NVENC is there: ``encoder_probe.py``.
 """
 from __future__ import annotations
 
 import contextlib
-import errno
 from fractions import Fraction
-import heapq
 import math
 import os
 import time
@@ -26,6 +25,7 @@ from livehdr.base.files import (OutputLock, check_free_space, check_writable, ch
                                  remove_stale_temporaries)
 from livehdr.base.signals import sigint_blocked_for_new_threads
 from livehdr.base.log import note, warn
+from livehdr.io.encoder_probe import cuda_device_present, nvenc_unavailable_reason
 
 # Mastering display: P3-D65, the usual HDR10 grading display; BT.709-derived content lies inside it.
 # CIE 1931 xy, SMPTE RP 431-2 primaries with the D65 white point.
@@ -98,20 +98,6 @@ def expected_output_bytes(width: int, height: int, frames: int | None) -> int | 
     return None if not frames else int(2 * frames * width * height * EXPECTED_BYTES_PER_PIXEL)
 
 
-def cuda_device_present() -> bool:
-    """Whether an NVIDIA GPU exists at all (NVENC is worth mentioning only then); cheap, imports nothing."""
-    import glob
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        try:
-            return bool(torch.cuda.is_available())
-        except Exception:
-            return False
-    return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/proc/driver/nvidia/version")
-
-
 def _remove(path: str | None) -> None:
     if path:
         with contextlib.suppress(OSError):
@@ -147,7 +133,7 @@ class HDR10Writer:
         if needed:
             check_free_space(path, needed)
         # One run per output name; then any hidden temporaries of that name are a dead run's leftovers.
-        self._lock = OutputLock(path).acquire()
+        self._lock = OutputLock.beside(path).acquire()
         stale = remove_stale_temporaries(path)
         if stale:
             note(f"removed {stale} temporary file(s) that an interrupted run left beside {path}")
@@ -277,6 +263,9 @@ class HDR10Writer:
 
         levels = self.levels
         args = dict(hlg=self.hlg, seed=self.first_frame + self.frames, source_peak=levels.source_peak)
+        pack_into = getattr(rel, "pack_into", None)
+        if pack_into is not None:  # a frame on the torch device path (engine/device_frame.DeviceFrame)
+            return pack_into(y, u, v, levels.paper_white, levels.peak, **args)
         if isinstance(rel, LutFrame):
             if rel.code_values.dtype == np.uint8:
                 return lut_pack.lut_to_yuv420p10(rel.code_values, rel.lut, y, u, v, levels.paper_white, levels.peak,
@@ -464,7 +453,8 @@ class HDR10Writer:
         return int(math.ceil(self.max_fall - 0.01))
 
     def _remux(self, target: str, end_time: float | None) -> int:
-        av = self._av
+        from livehdr.io.remux import VideoPacket, remux_hdr10
+
         cll = hevc_sei.content_light_level_payload(self.max_cll_int, self.max_fall_int)
         insert = None
         if self.encoder_name != "libx265":  # NVENC writes no HDR SEI through PyAV: add ours
@@ -472,97 +462,19 @@ class HDR10Writer:
                                                       self.levels.peak, MASTERING_MIN_NITS)
             insert = hevc_sei.build_sei_nal([(hevc_sei.SEI_MASTERING_DISPLAY, mdcv),
                                              (hevc_sei.SEI_CONTENT_LIGHT_LEVEL, cll)])
-        video_in = av.open(self.video_tmp)
-        audio_in = None
-        ok = False
-        out = av.open(target, "w", format=self.container_format)
+        video_in = self._av.open(self.video_tmp)
         try:
             vin = video_in.streams.video[0]
-            vout = out.add_stream_from_template(vin)
-            vout.disposition = av.stream.Disposition.default  # players pick this track first
-            extradata, _ = hevc_sei.patch_hvcc(vin.codec_context.extradata or b"", cll)
-            vout.codec_context.extradata = extradata
-            if self.container_format == "mp4":
-                vout.codec_context.codec_tag = "hvc1"
-            length_size = hevc_sei.hvcc_length_size(extradata)
-
-            copies = {}
-            if self.audio_from is not None:
-                audio_in = av.open(self.audio_from)
-                for s in audio_in.streams:
-                    if s.type not in ("audio", "subtitle"):
-                        continue
-                    name = s.codec_context.name if s.codec_context else "?"
-                    if name not in out.supported_codecs:
-                        warn(f"{s.type} stream {s.index} ({name}) cannot go into "
-                             f"{os.path.splitext(self.path)[1]}; left out (use .mkv to keep it)")
-                        continue
-                    copies[s.index] = out.add_stream_from_template(s)
-
-            def video_packets():
-                for p in video_in.demux(vin):
-                    if p.size == 0:
-                        continue
-                    data, _ = hevc_sei.patch_sample(bytes(p), cll, insert if p.is_keyframe else None,
-                                                    length_size)
-                    q = av.Packet(data)
-                    q.pts, q.dts, q.duration, q.time_base = p.pts, p.dts, p.duration, p.time_base
-                    q.is_keyframe = p.is_keyframe
-                    yield q, vout
-
-            def other_packets():
-                if not copies:
-                    return
-                for p in audio_in.demux([audio_in.streams[i] for i in copies]):
-                    if p.size == 0 or (p.pts is None and p.dts is None):
-                        continue
-                    if end_time is not None and p.pts is not None and p.pts * p.time_base >= end_time:
-                        continue
-                    yield p, copies[p.stream.index]
-
-            def key(item):
-                p = item[0]
-                t = p.dts if p.dts is not None else p.pts
-                return float(t * p.time_base) if t is not None else 0.0
-
-            last_dts: dict = {}
-            for packet, stream in heapq.merge(video_packets(), other_packets(), key=key):
-                packet.stream = stream
-                if stream is vout:
-                    out.mux(packet)
-                    continue
-                # Copied audio must never cost the video: packets whose timestamps go backwards (seen with
-                # Opus in Matroska) or that the muxer refuses for any other reason are left out and counted.
-                dts = packet.dts if packet.dts is not None else packet.pts
-                if dts is not None and stream.index in last_dts and dts < last_dts[stream.index]:
-                    self.dropped_audio_packets += 1
-                    continue
-                try:
-                    out.mux(packet)
-                except av.FFmpegError as e:
-                    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
-                        raise  # a full disk is not the packet's fault
-                    self.dropped_audio_packets += 1
-                    continue
-                if dts is not None:
-                    last_dts[stream.index] = dts
-            if self.dropped_audio_packets:
-                warn(f"left out {self.dropped_audio_packets} audio/subtitle packet(s) with impossible timestamps "
-                     f"(going backwards); the video is complete")
-            ok = True
-            return len(copies)
+            packets = (VideoPacket(bytes(p), p.pts, p.dts, p.duration, p.is_keyframe)
+                       for p in video_in.demux(vin) if p.size)
+            result = remux_hdr10(target, self.container_format, vin, vin.time_base, packets, cll=cll,
+                                 keyframe_sei=insert, audio_from=self.audio_from, end_time=end_time,
+                                 label=self.path)
         finally:
-            # Close everything; a close error (the muxer's last write on a full disk) is raised only when
-            # no earlier error is already on its way, so the real cause is what the user sees.
-            for c in (video_in, audio_in):
-                if c is not None:
-                    with contextlib.suppress(Exception):
-                        c.close()
-            if ok:
-                out.close()
-            else:
-                with contextlib.suppress(Exception):
-                    out.close()
+            with contextlib.suppress(Exception):
+                video_in.close()
+        self.dropped_audio_packets = result.dropped_packets
+        return result.copied_streams
 
 
 def _io_reason(e: BaseException) -> str:
@@ -595,26 +507,3 @@ def _decodable_end(path: str, around: float | None, frame_seconds: float) -> flo
 def _plane_u16(plane, rows: int) -> np.ndarray:
     """A PyAV plane as a writable uint16 rows x (line_size / 2) array (rows keep their padding)."""
     return np.frombuffer(plane, dtype=np.uint16).reshape(rows, plane.line_size // 2)
-
-
-_nvenc_cache: dict[tuple[int, int], str | None] = {}
-
-
-def nvenc_unavailable_reason(width: int, height: int) -> str | None:
-    """None when hevc_nvenc opens at this size; else a short reason (no GPU, no NVENC, driver...)."""
-    import av
-
-    key = (width, height)
-    if key not in _nvenc_cache:
-        if "hevc_nvenc" not in av.codecs_available:
-            _nvenc_cache[key] = "this FFmpeg build has no hevc_nvenc"
-        else:
-            try:
-                cc = av.CodecContext.create("hevc_nvenc", "w")
-                cc.width, cc.height, cc.pix_fmt = width, height, "p010le"
-                cc.time_base = Fraction(1, 30)
-                cc.open()
-                _nvenc_cache[key] = None
-            except av.FFmpegError as e:
-                _nvenc_cache[key] = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return _nvenc_cache[key]
