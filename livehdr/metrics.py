@@ -23,7 +23,7 @@ PU21_L_MAX = 10000.0  # cd/m2
 
 def pu21_encode(Y_nits, params=PU21_BANDING_GLARE):
     """PU21 eq. 3: absolute luminance (cd/m2) -> perceptually uniform code value (numpy or torch)."""
-    ops, Y = color._prepare(Y_nits)
+    ops, Y = color.prepare_array(Y_nits)
     p1, p2, p3, p4, p5, p6, p7 = params
     Yp = ops.pow(ops.clip(Y, PU21_L_MIN, PU21_L_MAX), p4)
     V = p7 * (ops.pow((p1 + p2 * Yp) / (1 + p3 * Yp), p5) - p6)

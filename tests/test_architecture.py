@@ -165,3 +165,55 @@ def test_the_checker_catches_an_upward_import_and_a_circle(tmp_path):
     a = tmp_path / "a.py"
     a.write_text("from livehdr.io import b\n")
     assert imports_of(str(a), "livehdr.io.a", known) == {"livehdr.io.b"}
+
+
+def package_of(module: str) -> str:
+    """livehdr.window.renderer -> livehdr.window; a top-level module (livehdr.cli) is its own package."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def private_imports(path: str, module: str, known: set[str]) -> list[str]:
+    """Private names (``_x``, not dunders) this file takes from another package's modules: imported by name
+    (``from livehdr.color.glsl import _float``) or read as an attribute of an imported module (``c._K``)."""
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    own = package_of(module)
+    private = lambda name: name.startswith("_") and not name.startswith("__")  # noqa: E731
+    aliases: dict[str, str] = {}  # local name -> livehdr module it stands for
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("livehdr") and a.asname:
+                    aliases[a.asname] = a.name
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("livehdr") and not node.level:
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                if sub in known:
+                    aliases[a.asname or a.name] = sub
+                elif private(a.name) and package_of(node.module) != own:
+                    found.append(f"{module} imports {node.module}.{a.name}")
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                and private(node.attr) and package_of(aliases[node.value.id]) != own):
+            found.append(f"{module} reads {aliases[node.value.id]}.{node.attr}")
+    return found
+
+
+def test_no_private_names_across_packages(graph):
+    files, _ = graph
+    known = set(files)
+    offenders = sorted({f for m, p in files.items() for f in private_imports(p, m, known)})
+    assert not offenders, "private names used from another package (give them public names):\n" + "\n".join(
+        offenders)
+
+
+def test_the_checker_catches_a_private_import_and_a_private_attribute(tmp_path):
+    known = {"livehdr.window.fake", "livehdr.color.glsl", "livehdr.operators.classical", "livehdr.window.app"}
+    fake = tmp_path / "fake.py"
+    fake.write_text("from livehdr.color.glsl import _float, glsl_defines\nfrom livehdr.operators import classical "
+                    "as c\nfrom livehdr.window import app\nK = c._K1\nL = app._own_package_is_fine\n"
+                    "M = c.__name__\n")
+    assert private_imports(str(fake), "livehdr.window.fake", known) == [
+        "livehdr.window.fake imports livehdr.color.glsl._float",
+        "livehdr.window.fake reads livehdr.operators.classical._K1"]

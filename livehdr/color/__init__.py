@@ -21,7 +21,7 @@ from livehdr.color.levels import *  # noqa: F401,F403
 from livehdr.color.levels import __all__ as _levels_all
 from livehdr.color.primaries import *  # noqa: F401,F403
 from livehdr.color.primaries import __all__ as _primaries_all
-from livehdr.color.shim import _ops, _prepare  # noqa: F401  (operators written on the shim use these)
+from livehdr.color.shim import _ops as ops_for, _prepare as prepare_array  # noqa: F401  (public: for operators on the shim)
 from livehdr.color.transfer import *  # noqa: F401,F403
 from livehdr.color.transfer import __all__ as _transfer_all
 

@@ -8,20 +8,20 @@ from __future__ import annotations
 from livehdr.color import levels, primaries, transfer
 
 
-def _float(x: float) -> str:
+def glsl_float(x: float) -> str:
     # repr round-trips a double; GLSL wants a decimal point or exponent on every float literal.
     text = repr(float(x))
     return text if any(c in text for c in ".eE") else text + ".0"
 
 
-def _mat3_columns(m) -> str:
+def glsl_mat3(m) -> str:
     """GLSL's mat3 constructor takes columns; our matrices act on column vectors (row-major numpy)."""
     cols = [m[r][c] for c in range(3) for r in range(3)]
-    return "mat3(" + ", ".join(_float(v) for v in cols) + ")"
+    return "mat3(" + ", ".join(glsl_float(v) for v in cols) + ")"
 
 
-def _vec3(v) -> str:
-    return "vec3(" + ", ".join(_float(x) for x in v) + ")"
+def glsl_vec3(v) -> str:
+    return "vec3(" + ", ".join(glsl_float(x) for x in v) + ")"
 
 
 def glsl_defines() -> str:
@@ -34,7 +34,7 @@ def glsl_defines() -> str:
         "PQ_M1": transfer.PQ_M1, "PQ_M2": transfer.PQ_M2, "PQ_C1": transfer.PQ_C1, "PQ_C2": transfer.PQ_C2,
         "PQ_C3": transfer.PQ_C3, "PQ_PEAK": levels.PQ_PEAK,
     }
-    lines = [f"#define {k} {_float(v)}" for k, v in values.items()]
-    lines.append(f"#define BT709_TO_BT2020 {_mat3_columns(primaries.MATRIX_BT709_TO_BT2020)}")
-    lines.append(f"#define WEIGHTS_BT709 {_vec3(primaries.WEIGHTS_BT709)}")
+    lines = [f"#define {k} {glsl_float(v)}" for k, v in values.items()]
+    lines.append(f"#define BT709_TO_BT2020 {glsl_mat3(primaries.MATRIX_BT709_TO_BT2020)}")
+    lines.append(f"#define WEIGHTS_BT709 {glsl_vec3(primaries.WEIGHTS_BT709)}")
     return "\n".join(lines) + "\n"

@@ -55,7 +55,7 @@ class Operator:
         raise NotImplementedError
 
     def __call__(self, code_values):
-        ops = color._ops(code_values)
+        ops = color.ops_for(code_values)
         x = ops.clip(ops.asarray(code_values), 0.0, 1.0)
         out = self.expand(x)
         if self.config.saturation != 1.0:

@@ -48,15 +48,15 @@ def expand_naive(V, levels: ReferenceLevels, input_gamma: str):
 
 
 def forward_naive(relative, levels: ReferenceLevels, input_gamma: str):
-    ops = color._ops(relative)
+    ops = color.ops_for(relative)
     return color.eotf_inverse_input(ops.clip(relative, 0.0, 1.0), input_gamma)
 
 
 # --------------------------------------------------------------------------------------------------------
 # ITU-R BT.2446-1 Method A (clause 4.2), run backwards
 # --------------------------------------------------------------------------------------------------------
-_BT2446A_YP_KNEE_LOW = 0.7399
-_BT2446A_YP_KNEE_HIGH = 0.9909
+BT2446A_YP_KNEE_LOW = 0.7399
+BT2446A_YP_KNEE_HIGH = 0.9909
 
 
 def _rho_BT2446a(L: float) -> float:
@@ -66,11 +66,11 @@ def _rho_BT2446a(L: float) -> float:
 
 def luma_forward_BT2446a(Yp_hdr, L_hdr: float, L_sdr: float = color.SDR_REFERENCE_WHITE):
     """ITU-R BT.2446-1 Method A steps 2-5 as written: HDR gamma-2.4 luma Y' -> SDR luma Y'_SDR."""
-    ops, Yp_hdr = color._prepare(Yp_hdr)
+    ops, Yp_hdr = color.prepare_array(Yp_hdr)
     rho_h, rho_s = _rho_BT2446a(L_hdr), _rho_BT2446a(L_sdr)
     Yp = ops.log(1 + (rho_h - 1) * ops.clip(Yp_hdr, 0.0, 1.0)) / math.log(rho_h)
-    Yc = ops.where(Yp <= _BT2446A_YP_KNEE_LOW, 1.077 * Yp,
-                   ops.where(Yp < _BT2446A_YP_KNEE_HIGH, -1.1510 * Yp * Yp + 2.7811 * Yp - 0.6302, 0.5 * Yp + 0.5))
+    Yc = ops.where(Yp <= BT2446A_YP_KNEE_LOW, 1.077 * Yp,
+                   ops.where(Yp < BT2446A_YP_KNEE_HIGH, -1.1510 * Yp * Yp + 2.7811 * Yp - 0.6302, 0.5 * Yp + 0.5))
     return (ops.exp(Yc * math.log(rho_s)) - 1) / (rho_s - 1)
 
 
@@ -83,12 +83,12 @@ def luma_inverse_BT2446a(Y_sdr, L_sdr: float = color.SDR_REFERENCE_WHITE, L_hdr:
       step 4: the three-piece curve (linear / quadratic / linear) is monotonic; invert each piece
       step 3: Y'p = log(1 + (rho_HDR-1) Y')/log(rho_HDR)  ->  Y' = (rho_HDR^Y'p - 1)/(rho_HDR - 1)
     """
-    ops, Y_sdr = color._prepare(Y_sdr)
+    ops, Y_sdr = color.prepare_array(Y_sdr)
     rho_s = _rho_BT2446a(L_sdr)
     rho_h = _rho_BT2446a(L_hdr)
     Yc = ops.log(1 + (rho_s - 1) * ops.clip(Y_sdr, 0.0, 1.0)) / math.log(rho_s)
-    lo = 1.077 * _BT2446A_YP_KNEE_LOW  # Y'c at the first knee
-    hi = 0.5 * _BT2446A_YP_KNEE_HIGH + 0.5  # Y'c at the second knee
+    lo = 1.077 * BT2446A_YP_KNEE_LOW  # Y'c at the first knee
+    hi = 0.5 * BT2446A_YP_KNEE_HIGH + 0.5  # Y'c at the second knee
     # Quadratic piece: -1.1510 p^2 + 2.7811 p - 0.6302 = c  ->  smaller root of the increasing branch.
     disc = ops.clip(2.7811**2 - 4 * 1.1510 * (Yc + 0.6302), 0.0, None)
     Yp_quad = (2.7811 - ops.sqrt(disc)) / (2 * 1.1510)
@@ -114,7 +114,7 @@ def _rgb_BT2020(Y, Cb, Cr):
 def expand_BT2446a(V, levels: ReferenceLevels, input_gamma: str, sdr_white: float = color.SDR_REFERENCE_WHITE):
     """BT.2446-1 Method A backwards, in BT.2020 Y'C'bC'r with gamma 2.4 as the Recommendation works: luma
     through the inverse tone curve, chroma through the inverse of the colour correction f = Y'_SDR / (1.1 Y')."""
-    ops = color._ops(V)
+    ops = color.ops_for(V)
     lin2020 = ops.clip(color.RGB_BT709_to_BT2020(color.eotf_input(V, input_gamma)), 0.0, None)
     Y_tmo, Cb_tmo, Cr_tmo = _ycbcr_BT2020(ops.pow(lin2020, 1 / 2.4))
     # Step 6 inverse: Y'_tmo = Y'_SDR - max(0.1 C'r,tmo, 0).
@@ -128,7 +128,7 @@ def expand_BT2446a(V, levels: ReferenceLevels, input_gamma: str, sdr_white: floa
 def forward_BT2446a(relative, levels: ReferenceLevels, input_gamma: str,
                     sdr_white: float = color.SDR_REFERENCE_WHITE):
     """BT.2446-1 Method A as written (clause 4.2, steps 1-6): relative HDR -> SDR code values."""
-    ops = color._ops(relative)
+    ops = color.ops_for(relative)
     nits2020 = ops.clip(color.RGB_BT709_to_BT2020(ops.clip(relative, 0.0, None) * levels.paper_white), 0.0, None)
     Y_hdr, Cb, Cr = _ycbcr_BT2020(ops.pow(ops.clip(nits2020 / levels.peak, 0.0, 1.0), 1 / 2.4))  # step 1
     Y_sdr = luma_forward_BT2446a(Y_hdr, levels.peak, sdr_white)  # steps 2-5
@@ -142,34 +142,34 @@ def forward_BT2446a(relative, levels: ReferenceLevels, input_gamma: str,
 # --------------------------------------------------------------------------------------------------------
 # ITU-R BT.2446-1 Method C (clause 6), run backwards on luminance with hue and saturation kept
 # --------------------------------------------------------------------------------------------------------
-_BT2446C_K1 = 0.83802  # Table 5
-_BT2446C_K2 = 15.09968
-_BT2446C_K3 = 0.74204
-_BT2446C_K4 = 78.99439
-_BT2446C_Y_SDR_IP = 58.5  # cd/m2: inflection point of the SDR side
+BT2446C_K1 = 0.83802  # Table 5
+BT2446C_K2 = 15.09968
+BT2446C_K3 = 0.74204
+BT2446C_K4 = 78.99439
+BT2446C_Y_SDR_IP = 58.5  # cd/m2: inflection point of the SDR side
 
 
 def luminance_forward_BT2446c(Y_hdr_nits):
     """ITU-R BT.2446-1 Method C tone curve (clause 6.2), cd/m2: k1 Y below the inflection point,
     k2 ln(Y / Y_HDR,ip - k3) + k4 above it."""
-    ops, Y = color._prepare(Y_hdr_nits)
-    Y_hdr_ip = _BT2446C_Y_SDR_IP / _BT2446C_K1
-    upper = _BT2446C_K2 * ops.log(ops.clip(Y / Y_hdr_ip - _BT2446C_K3, 1e-12, None)) + _BT2446C_K4
-    return ops.where(Y < Y_hdr_ip, _BT2446C_K1 * Y, upper)
+    ops, Y = color.prepare_array(Y_hdr_nits)
+    Y_hdr_ip = BT2446C_Y_SDR_IP / BT2446C_K1
+    upper = BT2446C_K2 * ops.log(ops.clip(Y / Y_hdr_ip - BT2446C_K3, 1e-12, None)) + BT2446C_K4
+    return ops.where(Y < Y_hdr_ip, BT2446C_K1 * Y, upper)
 
 
 def luminance_inverse_BT2446c(Y_sdr_nits):
     """Inverse of ITU-R BT.2446-1 Method C's tone curve (clause 6.2), in cd/m2."""
-    ops, Y = color._prepare(Y_sdr_nits)
-    Y_hdr_ip = _BT2446C_Y_SDR_IP / _BT2446C_K1
-    upper = (ops.exp((Y - _BT2446C_K4) / _BT2446C_K2) + _BT2446C_K3) * Y_hdr_ip
-    return ops.where(Y < _BT2446C_Y_SDR_IP, Y / _BT2446C_K1, upper)
+    ops, Y = color.prepare_array(Y_sdr_nits)
+    Y_hdr_ip = BT2446C_Y_SDR_IP / BT2446C_K1
+    upper = (ops.exp((Y - BT2446C_K4) / BT2446C_K2) + BT2446C_K3) * Y_hdr_ip
+    return ops.where(Y < BT2446C_Y_SDR_IP, Y / BT2446C_K1, upper)
 
 
 def expand_BT2446c(V, levels: ReferenceLevels, input_gamma: str):
     """Method C is the one BT.2446 designs to be invertible: SDR at 100 cd/m2 reference white expands to
     about 330 cd/m2 at SDR 1.0. Conservative by design."""
-    ops = color._ops(V)
+    ops = color.ops_for(V)
     lin = color.eotf_input(V, input_gamma)
     Y_sdr = color.luminance_BT709(lin) * color.SDR_REFERENCE_WHITE
     ratio = luminance_inverse_BT2446c(Y_sdr) / ops.clip(Y_sdr, 1e-6, None)
@@ -177,7 +177,7 @@ def expand_BT2446c(V, levels: ReferenceLevels, input_gamma: str):
 
 
 def forward_BT2446c(relative, levels: ReferenceLevels, input_gamma: str):
-    ops = color._ops(relative)
+    ops = color.ops_for(relative)
     nits = ops.clip(relative, 0.0, None) * levels.paper_white
     Y_hdr = color.luminance_BT709(nits)
     ratio = luminance_forward_BT2446c(Y_hdr) / ops.clip(Y_hdr, 1e-6, None)

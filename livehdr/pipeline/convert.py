@@ -18,7 +18,7 @@ from livehdr.pipeline.stages import END, StageTimes, even_crop, get_or_end, oper
 QUEUE_FRAMES = 3  # frames in flight between two stages
 
 
-class _Conversion:
+class Conversion:
     def __init__(self, source, operator, writer, max_frames: int | None):
         self.source, self.operator, self.writer = source, operator, writer
         self.max_frames = max_frames
@@ -151,7 +151,7 @@ def run_conversion(settings: ConversionSettings, source, operator,
         total = source.frame_count
         if settings.max_frames is not None:
             total = min(total, settings.max_frames) if total else settings.max_frames
-        conversion = _Conversion(source, operator, writer, settings.max_frames)
+        conversion = Conversion(source, operator, writer, settings.max_frames)
         report = (lambda done: progress(done, total)) if progress is not None else (lambda done: None)
         # First Ctrl-C / SIGTERM: end the input here (as --max-frames would) and drain what is in flight. The
         # handler stays in place while the file is finished, so a second signal there is ours to handle.

@@ -13,7 +13,7 @@ import numpy as np
 from livehdr import color
 from livehdr.base.errors import UserError
 from livehdr.base.resources import resource_dir
-from livehdr.color.glsl import _float, _mat3_columns, _vec3, glsl_defines
+from livehdr.color.glsl import glsl_float, glsl_mat3, glsl_vec3, glsl_defines
 from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
 
 GL_MIN_VERSION = 330  # GLSL 3.30 core: texelFetch, bvec mix, gl_VertexID
@@ -55,14 +55,14 @@ def curve_defines(curve: str | None) -> str:
         return "#define SHADER_LUT 1\n#define LUT_FILTER_IN_SHADER 1\n"
     from livehdr.operators import classical as c
 
-    values = {"BT2446C_K1": c._BT2446C_K1, "BT2446C_K2": c._BT2446C_K2, "BT2446C_K3": c._BT2446C_K3,
-              "BT2446C_K4": c._BT2446C_K4, "BT2446C_Y_SDR_IP": c._BT2446C_Y_SDR_IP,
-              "BT2446A_YP_KNEE_LOW": c._BT2446A_YP_KNEE_LOW, "BT2446A_YP_KNEE_HIGH": c._BT2446A_YP_KNEE_HIGH,
+    values = {"BT2446C_K1": c.BT2446C_K1, "BT2446C_K2": c.BT2446C_K2, "BT2446C_K3": c.BT2446C_K3,
+              "BT2446C_K4": c.BT2446C_K4, "BT2446C_Y_SDR_IP": c.BT2446C_Y_SDR_IP,
+              "BT2446A_YP_KNEE_LOW": c.BT2446A_YP_KNEE_LOW, "BT2446A_YP_KNEE_HIGH": c.BT2446A_YP_KNEE_HIGH,
               "CURVE_SDR_REFERENCE_WHITE": color.SDR_REFERENCE_WHITE}
     lines = [f"#define SHADER_CURVE {SHADER_CURVES[curve]}"]
-    lines += [f"#define {k} {_float(v)}" for k, v in values.items()]
-    lines.append(f"#define CURVE_WEIGHTS_BT2020 {_vec3(color.WEIGHTS_BT2020)}")
-    lines.append(f"#define CURVE_BT2020_TO_BT709 {_mat3_columns(color.MATRIX_BT2020_TO_BT709)}")
+    lines += [f"#define {k} {glsl_float(v)}" for k, v in values.items()]
+    lines.append(f"#define CURVE_WEIGHTS_BT2020 {glsl_vec3(color.WEIGHTS_BT2020)}")
+    lines.append(f"#define CURVE_BT2020_TO_BT709 {glsl_mat3(color.MATRIX_BT2020_TO_BT709)}")
     return "\n".join(lines) + "\n"
 
 
