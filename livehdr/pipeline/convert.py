@@ -13,14 +13,17 @@ from livehdr.base.errors import Stopped
 from livehdr.base.log import note
 from livehdr.base.signals import StopRequest, first_stop_sets, sigint_blocked_for_new_threads
 from livehdr.color import ReferenceLevels, pack
+from livehdr.pipeline.device_frames import frame_path_for, frame_path_line, frame_stage, report_frame_path
 from livehdr.pipeline.stages import END, StageTimes, even_crop, get_or_end, operator_output, put_or_stop
 
 QUEUE_FRAMES = 3  # frames in flight between two stages
 
 
 class Conversion:
-    def __init__(self, source, operator, writer, max_frames: int | None):
+    def __init__(self, source, operator, writer, max_frames: int | None, stage=None):
         self.source, self.operator, self.writer = source, operator, writer
+        # The operator call per frame on the chosen frame path (pipeline/device_frames.py); numba by default.
+        self.stage = stage if stage is not None else (lambda rgb: operator_output(operator, rgb))
         self.max_frames = max_frames
         self.stop = threading.Event()
         self.times = StageTimes()
@@ -60,7 +63,7 @@ class Conversion:
         try:
             while (frame := get_or_end(self.decoded, self.stop)) is not END:
                 t0 = time.perf_counter()
-                rel = operator_output(self.operator, frame.rgb)  # a LutFrame for LUT operators: packed fused
+                rel = self.stage(frame.rgb)  # a LutFrame for LUT operators, a DeviceFrame on the torch path
                 self.times.add("infer", (time.perf_counter() - t0) * 1000)
                 if not put_or_stop(self.expanded, (frame, rel), self.stop):
                     return
@@ -137,6 +140,7 @@ def run_conversion(settings: ConversionSettings, source, operator,
     if reset is not None:  # a new file: no temporal history from the last one (a folder reuses the operator)
         reset()
     try:
+        frame_path = frame_path_for(operator)  # LIVEHDR_FRAME_PATH is checked before any output exists
         width, height = source.width & ~1, source.height & ~1
         if (width, height) != (source.width, source.height):
             note(f"cropping {source.width}x{source.height} to {width}x{height} (HEVC 4:2:0 needs even sizes)")
@@ -151,7 +155,8 @@ def run_conversion(settings: ConversionSettings, source, operator,
         total = source.frame_count
         if settings.max_frames is not None:
             total = min(total, settings.max_frames) if total else settings.max_frames
-        conversion = Conversion(source, operator, writer, settings.max_frames)
+        report_frame_path(frame_path_line(frame_path, operator, source))
+        conversion = Conversion(source, operator, writer, settings.max_frames, frame_stage(operator, frame_path))
         report = (lambda done: progress(done, total)) if progress is not None else (lambda done: None)
         # First Ctrl-C / SIGTERM: end the input here (as --max-frames would) and drain what is in flight. The
         # handler stays in place while the file is finished, so a second signal there is ours to handle.

@@ -1,0 +1,103 @@
+"""The operator stage of the pipelines on the chosen frame path (issue #25, ``engine/frame_path_choice.py``).
+
+- ``cpu``: the operator's numpy output (or a LUT operator's ``LutFrame``), packed by numba in the writer;
+- ``cuda`` / ``torch-cpu``: the decoded frame is uploaded once (pinned on CUDA), the operator runs in torch on
+  the device (a LUT operator's LUT is applied there as a trilinear ``grid_sample``), and the writer packs
+  the ``DeviceFrame`` on the device with one download of the 10-bit planes (``engine/device_frame.py``).
+
+Both paths take the same operator calls in the same order, so temporal state (the learned operators' head
+maps, the LUT operators' basis weights) evolves alike, and the planes agree to +-1 code value.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from livehdr.base.log import say
+from livehdr.engine.frame_path_choice import choose_frame_path, describe, torch_device
+from livehdr.pipeline.stages import applies_lut, operator_output, to_uint8
+
+_REPORTED: set[str] = set()
+_REPORT_LOCK = threading.Lock()
+
+
+def operator_device_setting(operator) -> str:
+    """Where the operator runs: its resolved torch device (learned models), else its --device setting."""
+    device = getattr(operator, "device", None)
+    kind = getattr(device, "type", None)
+    if kind is not None:
+        return str(kind)
+    config = getattr(operator, "config", None)
+    return str(getattr(config, "device", "auto"))
+
+
+def frame_path_for(operator) -> str:
+    """'cuda', 'torch-cpu' or 'cpu' for this operator (the one decision: ``choose_frame_path``)."""
+    return choose_frame_path(operator_device_setting(operator))
+
+
+def frame_path_line(kind: str, operator, source=None) -> str:
+    return describe(kind, nvdec=getattr(source, "hwaccel", None) == "cuda",
+                    precision=getattr(operator, "precision", None) if kind == "cuda" else None)
+
+
+def report_frame_path(line: str) -> None:
+    """The start-up line ('livehdr: frame path: ...') on stderr, once per process for each distinct path
+    (a folder of files converts every file on the same path)."""
+    with _REPORT_LOCK:
+        if line in _REPORTED:
+            return
+        _REPORTED.add(line)
+    say(line)
+
+
+class DeviceStage:
+    """``stage(code_values)``: one frame through the operator on the torch device -> a ``DeviceFrame`` (the
+    operator's light) or, for pointwise operators with a ``composer`` (``stages.TableComposer``) and 8-bit
+    frames, a ``DeviceTableFrame`` (the frame's composed table, applied on the device when packed)."""
+
+    def __init__(self, operator, kind: str, composer=None):
+        import torch
+
+        from livehdr.engine.device_frame import Uploader
+
+        self.operator = operator
+        self.composer = composer
+        self.device = torch.device(torch_device(kind))
+        self.upload = Uploader(self.device)
+        self._torch = torch
+        self._table = (None, None)  # (host table, its device copy): a stateless operator's table is reused
+
+    def _device_table(self, table):
+        if self._table[0] is not table:
+            self._table = (table, self._torch.from_numpy(table).to(self.device))
+        return self._table[1]
+
+    def __call__(self, rgb):
+        from livehdr.engine.device_frame import DeviceFrame, DeviceTableFrame
+        from livehdr.models.clut import apply_lut_torch
+
+        torch = self._torch
+        op = self.operator
+        with torch.inference_mode():
+            if self.composer is not None and getattr(op, "pointwise", False) and rgb.dtype == np.uint8:
+                table = self._device_table(self.composer.table(op, rgb))  # as TableComposer.frame does
+                return DeviceTableFrame(self.upload.raw(rgb), table, self.composer.target)
+            code = self.upload(rgb)
+            if applies_lut(op):
+                lut = op.lut_for_frame(to_uint8(rgb))  # the same call as the numba path's LutFrame
+                rel = apply_lut_torch(code, torch.from_numpy(lut).to(self.device)[None])
+            else:
+                rel = op(code)
+            return DeviceFrame(rel.float())
+
+
+def frame_stage(operator, kind: str, composer=None):
+    """The operator call the pipelines make per frame on frame path ``kind``: on numba the composer's
+    ``TableFrame`` (pointwise operators, 8-bit frames) or ``operator_output``; on torch a ``DeviceStage``."""
+    if kind == "cpu":
+        if composer is not None:
+            return lambda rgb: composer.frame(operator, rgb)
+        return lambda rgb: operator_output(operator, rgb)
+    return DeviceStage(operator, kind, composer)

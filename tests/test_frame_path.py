@@ -1,0 +1,125 @@
+"""Issue #25: the device frame path (operator and packing in torch) against the numba path, on torch's CPU
+backend (LIVEHDR_FRAME_PATH=torch-cpu), for whole file conversions; and the one start-up line.
+
+The encoder runs lossless here, so the decoded planes differ exactly where the two packings differ."""
+import os
+
+import av
+import numpy as np
+import pytest
+
+from _media import content_light_level, make_clip, read_video
+from livehdr.base.errors import UserError
+from livehdr.color import ReferenceLevels
+from livehdr.engine import frame_path_choice as choice
+from livehdr.io import hdr10
+from livehdr.io.sources import FileSource
+from livehdr.operators import OperatorConfig, create_operator
+from livehdr.pipeline import ConversionSettings, device_frames, run_conversion
+
+
+def test_the_choice_follows_the_switch_and_the_device():
+    gpu = choice.cuda_available()
+    assert choice.choose_frame_path("auto", {}) == ("cuda" if gpu else "cpu")
+    assert choice.choose_frame_path("cpu", {}) == "cpu"  # --device cpu: numba even beside a GPU
+    assert choice.choose_frame_path("auto", {choice.ENV: "torch-cpu"}) == "torch-cpu"
+    assert choice.choose_frame_path("cuda", {choice.ENV: "cpu"}) == "cpu"
+    assert choice.choose_frame_path("auto", {choice.ENV: " Auto "}) == ("cuda" if gpu else "cpu")
+    with pytest.raises(UserError, match="not a frame path; choose auto, cuda, torch-cpu, cpu"):
+        choice.choose_frame_path("auto", {choice.ENV: "gpu"})
+    if not gpu:
+        with pytest.raises(UserError, match="no CUDA device"):
+            choice.choose_frame_path("auto", {choice.ENV: "cuda"})
+
+
+def test_the_start_up_line_names_the_path():
+    assert choice.describe("cpu") == "frame path: cpu (numba, 1 thread)"
+    assert choice.describe("torch-cpu") == "frame path: torch-cpu (test switch LIVEHDR_FRAME_PATH)"
+    assert choice.describe("cuda", nvdec=True, precision="fp16", graphs=True) == \
+        "frame path: cuda (NVDEC, fp16, graphs)"
+    assert choice.describe("cuda", precision="fp32") == "frame path: cuda (CPU decode, pinned upload, fp32, eager)"
+    assert choice.torch_device("cpu") is None and choice.torch_device("torch-cpu") == "cpu"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Whole conversions: numba path vs torch-cpu device path
+# --------------------------------------------------------------------------------------------------------
+def _planes(path):
+    """Every frame of a file as (Y, U, V) uint16 arrays, decoded to yuv420p10le."""
+    out = []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            f = f.reformat(format="yuv420p10le") if f.format.name != "yuv420p10le" else f
+            planes = []
+            for p in f.planes:
+                planes.append(np.frombuffer(p, np.uint16).reshape(p.height, p.line_size // 2)[:, : p.width].copy())
+            out.append(planes)
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("clip") / "in.mkv", width=128, height=96, frames=6, rate=10)
+
+
+def _convert(clip, out, model, path_kind, monkeypatch, capsys):
+    lossless = hdr10.x265_params
+    monkeypatch.setattr(hdr10, "x265_params", lambda *a: lossless(*a) + ":lossless=1")
+    monkeypatch.setenv(choice.ENV, path_kind)
+    monkeypatch.setattr(device_frames, "_REPORTED", set())
+    levels = ReferenceLevels()
+    op = create_operator(model, OperatorConfig(levels=levels, device="cpu", precision="fp32"))
+    source = FileSource(str(clip), hwaccel="none")
+    try:
+        result = run_conversion(ConversionSettings(output=str(out), levels=levels, preset="ultrafast",
+                                                   encoder="libx265"), source, op)
+    finally:
+        source.close()
+    return result.summary, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["naive", "clut", "mqnet"])
+def test_device_path_on_the_cpu_equals_the_numba_path(clip, tmp_path, monkeypatch, capsys, model):
+    numba_out, torch_out = tmp_path / "numba.mkv", tmp_path / "torch.mkv"
+    ref, ref_err = _convert(clip, numba_out, model, "cpu", monkeypatch, capsys)
+    got, got_err = _convert(clip, torch_out, model, "torch-cpu", monkeypatch, capsys)
+    assert "livehdr: frame path: cpu (numba, 1 thread)" in ref_err.splitlines()
+    assert "livehdr: frame path: torch-cpu (test switch LIVEHDR_FRAME_PATH)" in got_err.splitlines()
+
+    a, b = read_video(numba_out), read_video(torch_out)
+    assert a["frames"] == b["frames"] == got["frames"] == ref["frames"] == 6
+    assert b["pts"] == a["pts"] == pytest.approx([i / 10 for i in range(6)], abs=1e-3)
+    assert a["audio"] == b["audio"] == ["aac"]
+    assert (got["max_cll"], got["max_fall"]) == (ref["max_cll"], ref["max_fall"])
+    assert content_light_level(b["side_data"]) == content_light_level(a["side_data"]) == \
+        (ref["max_cll"], ref["max_fall"])
+
+    diffs, exact = [], []
+    for pa, pb in zip(_planes(numba_out), _planes(torch_out)):
+        for x, y in zip(pa, pb):
+            d = np.abs(x.astype(int) - y.astype(int))
+            diffs.append(int(d.max()))
+            exact.append(float((d == 0).mean()))
+    assert max(diffs) <= 1, diffs
+    assert min(exact) > 0.95, exact
+    # The pictures are real: the test pattern spans the code range and the highlights are expanded.
+    y0 = _planes(numba_out)[0][0]
+    assert y0.min() < 200 and y0.max() > 500
+    assert ref["max_cll"] >= 100
+    print(f"{model}: max code difference {max(diffs)}, exact {min(exact):.4f}, MaxCLL {ref['max_cll']}, "
+          f"MaxFALL {ref['max_fall']}, frames {a['frames']}")
+    assert sorted(os.listdir(tmp_path)) == ["numba.mkv", "torch.mkv"]
+
+
+def test_a_bad_switch_is_one_line_before_any_output(clip, tmp_path, monkeypatch):
+    monkeypatch.setenv(choice.ENV, "tpu")
+    op = create_operator("naive", OperatorConfig(device="cpu"))
+    source = FileSource(str(clip), hwaccel="none")
+    try:
+        with pytest.raises(UserError, match="LIVEHDR_FRAME_PATH='tpu' is not a frame path"):
+            run_conversion(ConversionSettings(output=str(tmp_path / "o.mkv"), levels=ReferenceLevels()),
+                           source, op)
+    finally:
+        source.close()
+    assert os.listdir(tmp_path) == []
+
