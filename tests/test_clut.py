@@ -309,7 +309,7 @@ def _ship(folder, name, model, arch, card):
     (folder / f"{name}.json").write_text(json.dumps(card))
 
 
-def test_registry_picks_the_lut_operator_and_the_cpu_default(tmp_path, monkeypatch):
+def test_registry_picks_the_lut_operator_and_the_same_default_everywhere(tmp_path, monkeypatch):
     from livehdr.models import weights
     from livehdr.operators import registry
     from livehdr.operators.learned import LearnedOperator, default_learned_choice
@@ -317,19 +317,27 @@ def test_registry_picks_the_lut_operator_and_the_cpu_default(tmp_path, monkeypat
     from livehdr.models.mqnet import MQNet
 
     monkeypatch.setattr(weights, "MODELS_DIR", str(tmp_path))
-    win = {"metrics": {"beats_naive": True, "heldout": {"goals": {"mean_pu21_gain_db": 1.2}}}}
-    _ship(tmp_path, "mqnet", MQNet(width=0.1, head_channels=8), "mqnet", win)
-    _ship(tmp_path, "clut", random_clut(11, scale=0.1), "clut", dict(win, default_rank=200, default_rank_cpu=0))
+    def win(gain, **ranks):
+        return {"metrics": {"beats_naive": True, "heldout": {"goals": {"mean_pu21_gain_db": gain}}}, **ranks}
+
+    _ship(tmp_path, "mqnet", MQNet(width=0.1, head_channels=8), "mqnet", win(1.2))
+    _ship(tmp_path, "clut", random_clut(11, scale=0.1), "clut", win(1.5))
     monkeypatch.setattr(registry, "_REGISTRY", {})
     monkeypatch.setattr(registry, "_learned_loaded", False)
     assert isinstance(create_operator("clut", OperatorConfig(device="cpu")), LUTOperator)
     assert type(create_operator("mqnet", OperatorConfig(device="cpu"))) is LearnedOperator
-    name, why = default_learned_choice(cuda=False)
-    assert name == "clut" and "no CUDA" in why and "+1.20 dB" in why
-    assert default_learned_choice(cuda=True)[0] == "mqnet"
+    # the largest held-out gain is the default on every device
+    for cuda in (False, True):
+        name, why = default_learned_choice(cuda=cuda)
+        assert name == "clut" and "largest held-out win" in why and "+1.50 dB" in why and "mqnet +1.20 dB" in why
+        assert "the same default on every device" in why
+    # only a rank measured on that kind of device changes it, there only
+    _ship(tmp_path, "mqnet", MQNet(width=0.1, head_channels=8), "mqnet", win(1.2, default_rank_cuda=0))
+    name, why = default_learned_choice(cuda=True)
+    assert name == "mqnet" and "ranks it first on cuda (measured there)" in why
+    assert default_learned_choice(cuda=False)[0] == "clut"
     # a clut card without a held-out win leaves mqnet the default everywhere, and says why
-    _ship(tmp_path, "clut", random_clut(11, scale=0.1), "clut", {"metrics": {"beats_naive": False},
-                                                                   "default_rank": 200, "default_rank_cpu": 0})
+    _ship(tmp_path, "clut", random_clut(11, scale=0.1), "clut", {"metrics": {"beats_naive": False}})
     name, why = default_learned_choice(cuda=False)
     assert name == "mqnet" and "clut: no held-out win" in why
 

@@ -107,8 +107,10 @@ def default_learned_model(cuda: bool | None = None) -> str | None:
 
 
 def default_learned_choice(cuda: bool | None = None) -> tuple[str | None, str]:
-    """(name or None, why). A card may set 'default_rank' to order several winners (lower first), and
-    'default_rank_cpu' for machines without a CUDA device (clut: real time on the CPU, where mqnet is not)."""
+    """(name or None, why). The default is the same on every device: among the shipped models whose card
+    records a held-out win over naive, the largest held-out gain (PU21-PSNR) first. Only a card that states
+    a rank measured on this kind of device ('default_rank_cuda' / 'default_rank_cpu', lower first) puts a
+    model ahead there."""
     if cuda is None:
         try:
             import torch
@@ -116,29 +118,33 @@ def default_learned_choice(cuda: bool | None = None) -> tuple[str | None, str]:
             cuda = bool(torch.cuda.is_available())
         except ImportError:
             cuda = False
+    device = "cuda" if cuda else "cpu"
+    rank_key = f"default_rank_{device}"
     winners, losers = [], []
     for name, _ in shipped_learned_models():
         card = read_card(card_path(shipped_path(name))) or {}
         metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
         if metrics.get("beats_naive") is True:
-            rank = card.get("default_rank", 100)
-            if not cuda:
-                rank = card.get("default_rank_cpu", rank)
-            winners.append((rank, name, metrics, not cuda and "default_rank_cpu" in card))
+            gain = (metrics.get("heldout") or {}).get("goals", {}).get("mean_pu21_gain_db")
+            winners.append((card.get(rank_key, 100), -(gain if gain is not None else -1e9), name, gain,
+                            rank_key in card))
         else:
             losers.append(name)
     if not winners:
         return None, "no shipped model's card records a held-out win over naive"
-    rank, name, metrics, cpu_rank = min(winners, key=lambda w: (w[0], w[1]))
-    gain = (metrics.get("heldout") or {}).get("goals", {}).get("mean_pu21_gain_db")
-    why = "its card records a held-out win over naive" + (f" ({gain:+.2f} dB PU21-PSNR)" if gain is not None else "")
-    if cpu_rank:
-        why += "; no CUDA device here, and its card ranks it first for the CPU (real time there)"
-    elif cuda:
-        why += "; a CUDA device is present"
-    if len(winners) > 1:
-        why += f"; also winning: {', '.join(sorted(w[1] for w in winners if w[1] != name))}"
+    winners.sort()
+    _, _, name, gain, ranked = winners[0]
+    if ranked:
+        why = f"its card ranks it first on {device} (measured there)"
+    else:
+        why = "its card records the largest held-out win over naive"
+    if gain is not None:
+        why += f" ({gain:+.2f} dB PU21-PSNR)"
+    others = [f"{w[2]} {w[3]:+.2f} dB" if w[3] is not None else w[2] for w in winners[1:]]
+    if others:
+        why += f"; also winning: {', '.join(others)}"
+    if not ranked:
+        why += f"; the same default on every device (no card ranks another model first on {device})"
     if losers:
         why += f" ({', '.join(sorted(losers))}: no held-out win recorded)"
     return name, why
-
