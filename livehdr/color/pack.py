@@ -201,6 +201,13 @@ def _preview_curve(x, headroom):
     return min(max(x * (1.0 + x / (headroom * headroom)) / (1.0 + x), 0.0), 1.0)
 
 
+# Public names for the scalar stages, for the other kernels of this package (color/table.py composes tables
+# with exactly these).
+encode_pixel_scalar = _encode_pixel
+preview_curve_scalar = _preview_curve
+srgb_scalar = _srgb
+
+
 @numba.njit(parallel=True, cache=True, fastmath=True)
 def _rgb10a2_kernel(rel, out, paper_white, peak, knee, slope, sdr_preview, headroom):
     for yy in numba.prange(rel.shape[0]):

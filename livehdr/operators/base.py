@@ -36,6 +36,9 @@ class Operator:
     # A curve the live window's shader evaluates itself from the SDR pixels (window/renderer.SHADER_CURVES):
     # the live pipeline then skips the per-pixel call. None: the operator always runs here.
     shader_curve: str | None = None
+    # The output depends only on the pixel's own code values: the pipelines then compose the operator and the
+    # display encoding into one table (color/table.py). ``relative_at_nodes`` gives the operator at its nodes.
+    pointwise: bool = False
 
     def __init__(self, config: OperatorConfig):
         self.config = config
@@ -66,6 +69,18 @@ class Operator:
     def expand_uint8(self, frame_u8: np.ndarray) -> np.ndarray:
         """Convenience for the CPU pipeline: H x W x 3 uint8 -> float32 relative linear light."""
         return np.asarray(self(frame_u8.astype(np.float32) * np.float32(1 / 255)), dtype=np.float32)
+
+    def relative_at_nodes(self, frame_u8: np.ndarray) -> np.ndarray:
+        """A pointwise operator at ``color.table.table_nodes()`` for this frame (the frame matters only to
+        adaptive operators). Stateless operators compute it once."""
+        if not self.pointwise:
+            raise TypeError(f"{self.name} is not pointwise")
+        cached = getattr(self, "_at_nodes", None)
+        if cached is None:
+            from livehdr.color.table import table_nodes
+
+            cached = self._at_nodes = np.asarray(self(table_nodes()), dtype=np.float32)
+        return cached
 
     def reset(self):
         """Forget temporal state (scene cut, seek). Stateless operators have none."""

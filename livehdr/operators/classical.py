@@ -202,6 +202,8 @@ CURVES: dict[str, Curve] = {c.name: c for c in (
 class ClassicalOperator(Operator):
     """Runs one table entry under the operator contract."""
 
+    pointwise = True
+
     def __init__(self, config: OperatorConfig, curve: Curve):
         super().__init__(config)
         self.curve = curve

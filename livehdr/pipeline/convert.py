@@ -14,7 +14,8 @@ from livehdr.base.log import note
 from livehdr.base.signals import StopRequest, first_stop_sets, sigint_blocked_for_new_threads
 from livehdr.color import ReferenceLevels, pack
 from livehdr.pipeline.device_frames import frame_path_for, frame_path_line, frame_stage, report_frame_path
-from livehdr.pipeline.stages import END, StageTimes, even_crop, get_or_end, operator_output, put_or_stop
+from livehdr.pipeline.stages import (END, StageTimes, TableComposer, even_crop, get_or_end, operator_output,
+                                     put_or_stop)
 
 QUEUE_FRAMES = 3  # frames in flight between two stages
 
@@ -156,7 +157,9 @@ def run_conversion(settings: ConversionSettings, source, operator,
         if settings.max_frames is not None:
             total = min(total, settings.max_frames) if total else settings.max_frames
         report_frame_path(frame_path_line(frame_path, operator, source))
-        conversion = Conversion(source, operator, writer, settings.max_frames, frame_stage(operator, frame_path))
+        composer = TableComposer(settings.levels, "hlg" if settings.hlg else "pq")
+        conversion = Conversion(source, operator, writer, settings.max_frames,
+                                 frame_stage(operator, frame_path, composer))
         report = (lambda done: progress(done, total)) if progress is not None else (lambda done: None)
         # First Ctrl-C / SIGTERM: end the input here (as --max-frames would) and drain what is in flight. The
         # handler stays in place while the file is finished, so a second signal there is ours to handle.

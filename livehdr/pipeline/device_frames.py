@@ -16,7 +16,7 @@ import numpy as np
 
 from livehdr.base.log import say
 from livehdr.engine.frame_path_choice import choose_frame_path, describe, torch_device
-from livehdr.pipeline.stages import applies_lut, operator_output, to_uint8
+from livehdr.pipeline.stages import applies_lut, apply_operator, operator_output, to_uint8
 
 _REPORTED: set[str] = set()
 _REPORT_LOCK = threading.Lock()
@@ -101,3 +101,30 @@ def frame_stage(operator, kind: str, composer=None):
             return lambda rgb: composer.frame(operator, rgb)
         return lambda rgb: operator_output(operator, rgb)
     return DeviceStage(operator, kind, composer)
+
+
+class WindowStage:
+    """The live window's operator call for operators its shader cannot run (learned per-pixel models): H x W x 3
+    code values -> H x W x 3 float32 relative light on the host, which the renderer uploads to its texture.
+
+    On the torch path the frame goes up as uint8 (3 bytes a pixel instead of a float frame's 12), the
+    operator runs on the device, and the light comes down in one copy; on ``cpu`` it is ``apply_operator``."""
+
+    def __init__(self, operator, kind: str):
+        self.operator, self.kind = operator, kind
+        if kind != "cpu":
+            import torch
+
+            from livehdr.engine.device_frame import Uploader
+
+            self.upload = Uploader(torch.device(torch_device(kind)))
+
+    def __call__(self, rgb):
+        if self.kind == "cpu":
+            return apply_operator(self.operator, rgb)
+        import torch
+
+        from livehdr.engine.device_frame import download_relative
+
+        with torch.inference_mode():
+            return download_relative(self.operator(self.upload(rgb)))

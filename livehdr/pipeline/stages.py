@@ -50,6 +50,35 @@ def operator_output(operator, rgb: np.ndarray):
     return apply_operator(operator, rgb)
 
 
+class TableComposer:
+    """The per-frame table of a pointwise operator for one sink (``color.table``): the operator at the nodes,
+    composed with the sink's display encoding. Stateless operators are composed once (until the operator or
+    the levels change); adaptive ones (LUT models) every frame, from their frame's LUT."""
+
+    def __init__(self, levels, target: str):
+        self.levels, self.target = levels, target
+        self._static = None  # (operator, levels, table) of the last stateless operator
+
+    def table(self, operator, rgb_u8: np.ndarray) -> np.ndarray:
+        from livehdr.color.table import compose_table
+
+        levels = self.levels.for_content(getattr(operator, "content_peak", None))
+        if applies_lut(operator):
+            return compose_table(operator.relative_at_nodes(rgb_u8), levels, self.target)
+        if self._static is None or self._static[0] is not operator or self._static[1] != levels:
+            self._static = (operator, levels, compose_table(operator.relative_at_nodes(rgb_u8), levels, self.target))
+        return self._static[2]
+
+    def frame(self, operator, rgb: np.ndarray):
+        """A ``TableFrame`` for uint8 frames of pointwise operators, else the ordinary ``operator_output``
+        (> 8-bit sources keep the float path: the table is indexed by 8-bit codes)."""
+        from livehdr.color.table import TableFrame
+
+        if not getattr(operator, "pointwise", False) or rgb.dtype != np.uint8:
+            return operator_output(operator, rgb)
+        return TableFrame(rgb, self.table(operator, rgb), self.target)
+
+
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype == np.uint8:
         return rgb
