@@ -306,16 +306,13 @@ def cuda_available() -> bool:
 
 
 def gpu_report(args) -> dict:
-    """Issue #13's numbers (engine/cuda_timing.py); a one-line error where torch sees no CUDA device."""
-    from livehdr.engine.cuda_timing import measure
-    from livehdr.operators import OperatorConfig, create_operator
-
+    """Issue #25's figures on a CUDA GPU as one JSON object (pipeline/gpu_bench.py; ``goals`` first)."""
     if not cuda_available():
         raise UserError("--gpu needs a CUDA device, and torch sees none")
-    name = (args.model or ["mqnet"])[0]
-    precision = "fp16" if args.precision in (None, "auto") else args.precision
-    sizes = [args.size] if args.size != (1920, 1080) else [(1920, 1080), (3840, 2160)]
-    return measure(lambda: create_operator(name, OperatorConfig(device="cuda", precision=precision)), sizes=sizes)
+    from livehdr.pipeline.gpu_bench import gpu_figures
+
+    with tempfile.TemporaryDirectory(prefix="livehdr-gpu-") as folder:
+        return gpu_figures(folder, make_test_clip, lambda key: print(f"livehdr.bench: {key} done", file=sys.stderr))
 
 
 def run(argv=None) -> tuple[dict, bool]:
@@ -343,8 +340,9 @@ def run(argv=None) -> tuple[dict, bool]:
                    help="instead: N frames (at --size, default 1920x1080; use e.g. 160x90) through the pipeline "
                    "with the naive operator, reporting RSS growth per 1,000 frames")
     p.add_argument("--gpu", action="store_true",
-                   help="instead: the GPU engine's timings with CUDA events (model eager and as a CUDA graph, the "
-                   "whole frame path, start-up) at 1080p and 4K for --model (default mqnet); needs CUDA")
+                   help="instead: issue #25's GPU figures as one JSON (MQNet fp16 at 1080p and 4K, the clut table, "
+                   "the whole 4K frame path, a 4K conversion and its bound, start-up, EGL passthrough), each with "
+                   "its goal; needs CUDA (scripts/device_check.sh runs it)")
     args = p.parse_args(argv)
     if args.gpu:
         return {"gpu": gpu_report(args)}, args.json

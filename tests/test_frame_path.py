@@ -62,13 +62,14 @@ def clip(tmp_path_factory):
     return make_clip(tmp_path_factory.mktemp("clip") / "in.mkv", width=128, height=96, frames=6, rate=10)
 
 
-def _convert(clip, out, model, path_kind, monkeypatch, capsys):
+def _convert(clip, out, model, path_kind, monkeypatch, capsys, device="cpu"):
     lossless = hdr10.x265_params
     monkeypatch.setattr(hdr10, "x265_params", lambda *a: lossless(*a) + ":lossless=1")
     monkeypatch.setenv(choice.ENV, path_kind)
     monkeypatch.setattr(device_frames, "_REPORTED", set())
     levels = ReferenceLevels()
-    op = create_operator(model, OperatorConfig(levels=levels, device="cpu", precision="fp32"))
+    op = create_operator(model, OperatorConfig(levels=levels, device=device,
+                                               precision="fp32" if device == "cpu" else "auto"))
     source = FileSource(str(clip), hwaccel="none")
     try:
         result = run_conversion(ConversionSettings(output=str(out), levels=levels, preset="ultrafast",
@@ -78,13 +79,21 @@ def _convert(clip, out, model, path_kind, monkeypatch, capsys):
     return result.summary, capsys.readouterr().err
 
 
+CUDA = pytest.mark.skipif(not choice.cuda_available(), reason="needs CUDA")
+PATHS = [pytest.param("cpu", "torch-cpu", "livehdr: frame path: torch-cpu (test switch LIVEHDR_FRAME_PATH)",
+                      id="torch-cpu"),
+         # On CUDA both runs use the same CUDA operator (fp16 for mqnet): only the frame path differs.
+         pytest.param("cuda", "auto", "livehdr: frame path: cuda (", id="cuda", marks=CUDA)]
+
+
+@pytest.mark.parametrize("device,switch,line", PATHS)
 @pytest.mark.parametrize("model", ["naive", "clut", "mqnet"])
-def test_device_path_on_the_cpu_equals_the_numba_path(clip, tmp_path, monkeypatch, capsys, model):
+def test_device_path_equals_the_numba_path(clip, tmp_path, monkeypatch, capsys, model, device, switch, line):
     numba_out, torch_out = tmp_path / "numba.mkv", tmp_path / "torch.mkv"
-    ref, ref_err = _convert(clip, numba_out, model, "cpu", monkeypatch, capsys)
-    got, got_err = _convert(clip, torch_out, model, "torch-cpu", monkeypatch, capsys)
+    ref, ref_err = _convert(clip, numba_out, model, "cpu", monkeypatch, capsys, device)
+    got, got_err = _convert(clip, torch_out, model, switch, monkeypatch, capsys, device)
     assert "livehdr: frame path: cpu (numba, 1 thread)" in ref_err.splitlines()
-    assert "livehdr: frame path: torch-cpu (test switch LIVEHDR_FRAME_PATH)" in got_err.splitlines()
+    assert any(ln.startswith(line) for ln in got_err.splitlines()), got_err
 
     a, b = read_video(numba_out), read_video(torch_out)
     assert a["frames"] == b["frames"] == got["frames"] == ref["frames"] == 6
@@ -123,3 +132,54 @@ def test_a_bad_switch_is_one_line_before_any_output(clip, tmp_path, monkeypatch)
         source.close()
     assert os.listdir(tmp_path) == []
 
+
+
+# --------------------------------------------------------------------------------------------------------
+# The live window: the operator's light on the device path, read back from the GL framebuffer
+# --------------------------------------------------------------------------------------------------------
+def _first_live_frame(clip, switch, monkeypatch, capsys):
+    from _media import drain_live
+    from livehdr.pipeline import LivePipeline
+    from livehdr.window import renderer as gl_renderer
+
+    monkeypatch.setenv(choice.ENV, switch)
+    monkeypatch.setattr(device_frames, "_REPORTED", set())
+    op = create_operator("mqnet", OperatorConfig(device="cpu", precision="fp32"))
+    pipe = LivePipeline(FileSource(str(clip), hwaccel="none"), op, on_gpu=gl_renderer.shader_can_expand)
+    pipe.start()
+    try:
+        frames = drain_live(pipe, lambda got: len(got) >= 1)
+    finally:
+        pipe.stop()
+        pipe.source.close()
+    assert frames and frames[0].index == 0 and frames[0].hdr is not None  # mqnet: the CPU side computes it
+    return frames[0], capsys.readouterr().err
+
+
+def test_window_read_back_on_the_device_path_equals_the_numba_path(clip, monkeypatch, capsys):
+    import moderngl
+
+    from livehdr.window import renderer as gl_renderer
+    from livehdr.window.renderer import Renderer, ViewState
+
+    ref, ref_err = _first_live_frame(clip, "cpu", monkeypatch, capsys)
+    got, got_err = _first_live_frame(clip, "torch-cpu", monkeypatch, capsys)
+    assert "livehdr: frame path: cpu (numba, 1 thread)" in ref_err.splitlines()
+    assert "livehdr: frame path: torch-cpu (test switch LIVEHDR_FRAME_PATH)" in got_err.splitlines()
+    assert got.hdr.dtype == np.float32 and got.hdr.shape == ref.hdr.shape == (96, 128, 3)
+    np.testing.assert_allclose(got.hdr, ref.hdr, rtol=1e-5, atol=1e-6)
+    ctx = moderngl.create_standalone_context(backend="egl")
+    try:
+        shots = []
+        for frame in (ref, got):
+            r = Renderer(ctx)
+            r.upload(frame.sdr, frame.hdr)
+            fbo = gl_renderer.create_offscreen_target(ctx, 128, 96)
+            r.draw(fbo, (128, 96), ViewState(view="hdr", mode="pq", dither=0.0), with_legend=False)
+            shots.append(np.round(r.read(fbo) * 1023).astype(int))
+            fbo.release()
+            r.release()
+    finally:
+        gl_renderer.release_standalone(ctx)
+    assert np.abs(shots[0] - shots[1]).max() <= 1
+    assert shots[1].max() > 550 and shots[1].min() < 200  # black to past paper white (PQ 203 nits = 0.58)

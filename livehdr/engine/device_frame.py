@@ -148,3 +148,19 @@ def download_planes(packed, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> tupl
         start += n
     cll_value, fall_value = words[start:].view(np.float32)
     return float(cll_value), float(fall_value)
+
+
+def download_relative(relative: torch.Tensor) -> np.ndarray:
+    """An operator's output on its device (3 x H x W, or 1 x 3 x H x W) -> H x W x 3 float32 on the host, in one
+    copy (for the live window, whose GL texture is filled from host memory: CUDA-GL interop is not reachable
+    from moderngl)."""
+    if relative.dim() == 4:
+        relative = relative[0]
+    with torch.inference_mode():
+        hwc = relative.float().permute(1, 2, 0).contiguous()
+        if hwc.device.type == "cpu":
+            return hwc.numpy()
+        host = _host_empty(tuple(hwc.shape), torch.float32, hwc.device)
+        host.copy_(hwc, non_blocking=True)
+        _wait(_copy_done(hwc.device))
+        return host.numpy()

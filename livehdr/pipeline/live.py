@@ -13,7 +13,8 @@ import numpy as np
 from livehdr.base.errors import UserError
 from livehdr.base.signals import sigint_blocked_for_new_threads
 from livehdr.io.sources import SourceFrame
-from livehdr.pipeline.stages import StageTimes, apply_operator, applies_lut, to_uint8
+from livehdr.pipeline.device_frames import WindowStage, frame_path_for, frame_path_line, report_frame_path
+from livehdr.pipeline.stages import StageTimes, applies_lut, to_uint8
 from livehdr.pipeline.thumbnail import thumbnail_u8
 
 
@@ -95,6 +96,7 @@ class LivePipeline:
         self._last_lut: np.ndarray | None = None  # a LUT operator's newest LUT, shown with the next frame
         self._lut_owner = None
         self._threads: list[threading.Thread] = []
+        self._window_stage: WindowStage | None = None  # the operator call on the chosen frame path (issue #25)
         self._clock = None  # a master clock for files (the audio device's): media_time() -> seconds
         self.lead = 0.0  # seconds a frame is released before its time (the window's measured release->present)
         self.late_dropped = 0  # frames skipped because the clock had passed them
@@ -103,6 +105,8 @@ class LivePipeline:
     def start(self) -> None:
         if self._threads:
             return
+        kind = frame_path_for(self._operator)
+        report_frame_path(frame_path_line(kind, self._operator, self.source))
         self._threads = [threading.Thread(target=self._guard, args=(f,), name=f"livehdr-live-{f.__name__}",
                                           daemon=True) for f in (self._read, self._expand)]
         with sigint_blocked_for_new_threads():
@@ -279,6 +283,12 @@ class LivePipeline:
         self._last_lut, self._lut_owner = lut, operator
         return lut
 
+    def _hdr(self, operator, rgb) -> np.ndarray:
+        """The operator's light for the renderer, on the frame path chosen for this operator."""
+        if self._window_stage is None or self._window_stage.operator is not operator:
+            self._window_stage = WindowStage(operator, frame_path_for(operator))
+        return self._window_stage(rgb)
+
     def _expand(self) -> None:
         while not self._stop.is_set():
             frame: SourceFrame | None = self._inbox.take(0.05)
@@ -305,7 +315,7 @@ class LivePipeline:
                         self._timed_lut(operator, frame)
                     continue
                 t0 = time.perf_counter()
-                hdr = apply_operator(operator, frame.rgb)
+                hdr = self._hdr(operator, frame.rgb)
                 t1 = time.perf_counter()
                 self.times.add("infer", (t1 - t0) * 1000)
                 self.times.add("latency", (t1 - frame.captured_at) * 1000)

@@ -1,0 +1,50 @@
+"""The CPU-side pieces of ``bench --gpu`` (pipeline/gpu_bench.py): they time the product's own frame path, so
+on CI they run it on torch's CPU backend at a tiny size; the report's plumbing is checked on made-up data."""
+import pytest
+
+from _media import make_clip
+from livehdr.color import ReferenceLevels
+from livehdr.operators import OperatorConfig, create_operator
+from livehdr.pipeline import gpu_bench
+
+
+@pytest.mark.parametrize("model,kind", [("naive", "DeviceTableFrame"), ("clut", "DeviceTableFrame"),
+                                        ("mqnet", "DeviceFrame")])
+def test_frame_path_is_timed_through_the_product_stage(model, kind):
+    op = create_operator(model, OperatorConfig(device="cpu", precision="fp32"))
+    row = gpu_bench.frame_path_ms(op, 96, 64, kind="torch-cpu", repeats=2)
+    assert row["ms"] > 0 and row["size"] == "96x64" and row["frame"] == kind
+    assert row["max_cll"] > 150  # the clipped band was expanded and measured
+
+
+def test_table_is_built_and_applied():
+    op = create_operator("clut", OperatorConfig(device="cpu"))
+    row = gpu_bench.table_ms(op, 96, 64, kind="torch-cpu", repeats=2)
+    assert row["built_ms"] > 0 and row["applied_ms"] > 0
+    assert row["total_ms"] == pytest.approx(row["built_ms"] + row["applied_ms"], abs=2e-3)
+
+
+def test_conversion_reports_fps_and_its_bound(tmp_path):
+    clip = make_clip(tmp_path / "in.mkv", width=128, height=96, frames=6, rate=10)
+    op = create_operator("naive", OperatorConfig(levels=ReferenceLevels(), device="cpu"))
+    row = gpu_bench.conversion_fps(op, str(clip), str(tmp_path / "o.mkv"), encoder="libx265")
+    assert row["frames"] == 6 and row["fps"] > 0 and row["encoder"] == "libx265" and row["decoder"] == "CPU"
+    assert row["bound"] in row["stage_ms"] and row["stage_ms"][row["bound"]] == max(row["stage_ms"].values())
+
+
+def test_presented_line_and_goals():
+    line = ("livehdr: presented 120 frames in 2.0 s (59.8 fps), capture->present latency median 19.4 ms\n")
+    assert gpu_bench.parse_presented(line) == (59.8, 19.4)
+    assert gpu_bench.parse_presented("livehdr: error: no EGL") == (None, None)
+    report = {"mqnet_model": {"sizes": {"1920x1080": {"model_eager_ms": 3.0, "model_graph_ms": 1.5},
+                                        "3840x2160": {"model_eager_ms": 9.0, "model_graph_ms": None}}},
+              "clut_table_4k": {"total_ms": 0.7}, "frame_path_4k": {"error": "out of memory"},
+              "conversion_4k": {"fps": 75.0}, "startup": {"cold_s": 4.0, "warm_s": 2.5},
+              "passthrough_4k_egl": {"fps": 60.0, "latency_ms": 21.0}}
+    goals = gpu_bench.goal_table(gpu_bench.figures_of(report))
+    assert set(goals) == set(gpu_bench.GOALS)
+    assert goals["mqnet_fp16_1080p_ms"] == {"value": 1.5, "goal": 2.0, "kind": "max", "met": True}
+    assert goals["mqnet_fp16_4k_ms"]["value"] == 9.0 and goals["mqnet_fp16_4k_ms"]["met"] is False
+    assert goals["frame_path_4k_clut_ms"]["value"] is None and goals["frame_path_4k_clut_ms"]["met"] is None
+    assert goals["conversion_4k_fps"]["met"] is True and goals["startup_warm_s"]["met"] is False
+    assert goals["passthrough_4k_egl_latency_ms"]["goal"] == 21.67 and goals["passthrough_4k_egl_latency_ms"]["met"]
