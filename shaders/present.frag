@@ -226,6 +226,28 @@ vec3 expand_lut(vec3 V) {
 }
 #endif
 
+// ---- the composed table (issue #21, color/table.py): operator + display encoding in one 3D fetch --------
+// SHADER_TABLE is #defined by gl_renderer for pointwise operators in the hdr / sdr / split views: u_table
+// holds the operator's output and u_table_sdr the SDR input's, both already in this MODE's code values, on
+// color.table's shaped grid (its constants are #defined from the Python module).
+#ifdef SHADER_TABLE
+uniform sampler3D u_table;
+uniform sampler3D u_table_sdr;
+// color.table.table_coordinate: square-spaced nodes at black, the uniform k / 32, the top cell split
+vec3 table_coordinate(vec3 c) {
+    c = clamp(c, 0.0, 1.0);
+    vec3 black = TABLE_BLACK_NODES * sqrt(c / TABLE_BLACK_TOP);
+    vec3 uniform_part = TABLE_BLACK_NODES + (c - TABLE_BLACK_TOP) * TABLE_CELLS;
+    vec3 top = TABLE_BLACK_NODES + TABLE_UNIFORM_NODES + (c - TABLE_TOP_START) * (TABLE_CELLS * TABLE_TOP_SPLIT);
+    return mix(mix(black, uniform_part, step(TABLE_BLACK_TOP, c)), top, step(TABLE_TOP_START, c));
+}
+// Texel centres lie at (t + 0.5) / D: the LINEAR filter interpolates between nodes t and t + 1.
+vec3 table_hdr(vec2 uv) { return texture(u_table, (table_coordinate(sample_sdr_code(uv)) + 0.5) / TABLE_SIZE).rgb; }
+vec3 table_sdr(vec2 uv) {
+    return texture(u_table_sdr, (table_coordinate(sample_sdr_code(uv)) + 0.5) / TABLE_SIZE).rgb;
+}
+#endif
+
 // The HDR picture. Each source of it is one compile-time branch:
 vec3 sample_hdr(vec2 uv) {
 #ifdef SHADER_CURVE
@@ -245,15 +267,23 @@ void main() {
     vec2 p = (frag - u_rect.xy) / u_rect.zw;
     vec3 code = vec3(0.0);
     if (all(greaterThanEqual(p, vec2(0.0))) && all(lessThan(p, vec2(1.0)))) {
-#if VIEW == 0
+#if VIEW == 0 && defined(SHADER_TABLE)
+        code = table_hdr(p);
+#elif VIEW == 0
         code = encode_output(sample_hdr(p));
+#elif VIEW == 1 && defined(SHADER_TABLE)
+        code = table_sdr(p);
 #elif VIEW == 1
         code = encode_output(sample_sdr_relative(p));
 #elif VIEW == 2
         // split: A = SDR input, B = expansion (swapped on request)
         bool left = p.x < (u_layout == 1 ? 0.5 : u_divider);
         vec2 uv = u_layout == 1 ? vec2(fract(p.x * 2.0), p.y) : p;
+#ifdef SHADER_TABLE
+        code = left != u_swap ? table_sdr(uv) : table_hdr(uv);
+#else
         code = encode_output(left != u_swap ? sample_sdr_relative(uv) : sample_hdr(uv));
+#endif
         float divider_x = u_layout == 1 ? 0.5 : u_divider;
         // A 4-px light line with a dark 1-px edge each side: visible on any picture (1 px was not).
         float d = abs(frag.x - (u_rect.x + divider_x * u_rect.z));

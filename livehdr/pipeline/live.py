@@ -29,6 +29,9 @@ class ProcessedFrame:
     content_peak: float | None = None  # cd/m2 the operator could reach for this frame (the roll-off's source)
     shader: object = None  # the operator the GPU evaluates for this frame (hdr is None), else None
     lut: np.ndarray | None = None  # a LUT operator's 3D LUT for this frame (the GPU applies it to ``sdr``)
+    # A pointwise operator at color.table's nodes for this frame: the renderer composes it with the view's
+    # encoding into one 3D table (one fetch per pixel for the hdr / sdr / split views)
+    nodes: np.ndarray | None = None
 
 
 class _Slot:
@@ -276,6 +279,18 @@ class LivePipeline:
             return self._last_lut, True
         return None, False
 
+    @staticmethod
+    def _nodes(operator, lut: np.ndarray | None) -> np.ndarray | None:
+        """The operator at the composed table's nodes (color/table.py): from this frame's LUT, or once for a
+        stateless curve (``relative_at_nodes`` caches it)."""
+        if not getattr(operator, "pointwise", False):
+            return None
+        if lut is not None:
+            from livehdr.operators.lut import relative_at_nodes_of_lut
+
+            return relative_at_nodes_of_lut(lut)
+        return None if applies_lut(operator) else operator.relative_at_nodes(None)
+
     def _timed_lut(self, operator, frame) -> np.ndarray:
         t0 = time.perf_counter()
         lut = self._frame_lut(operator, frame)
@@ -307,10 +322,11 @@ class LivePipeline:
                         lut, late = self._lut_to_show(operator)
                         if not late:
                             lut = self._timed_lut(operator, frame)
+                    nodes = self._nodes(operator, lut)
                     t1 = time.perf_counter()
                     self.times.add("latency", (t1 - frame.captured_at) * 1000)
                     self._outbox.put(ProcessedFrame(frame.index, frame.pts, sdr, None, frame.captured_at, t1, peak,
-                                                    shader=operator, lut=lut))
+                                                    shader=operator, lut=lut, nodes=nodes))
                     if late:  # this frame's LUT, computed while the window draws it, is the next frame's
                         self._timed_lut(operator, frame)
                     continue

@@ -280,6 +280,8 @@ class LiveWindow:
             self.renderer.upload_sdr(frame.sdr, frame.shader.shader_curve, gl_renderer.shader_uniforms(frame.shader))
         else:
             self.renderer.upload(frame.sdr, frame.hdr)
+        if frame.nodes is not None:  # pointwise: the hdr / sdr / split views draw from one composed table
+            self.renderer.set_table(frame.nodes)
         self.timing["upload"].append((time.perf_counter() - t0) * 1e3)
         if self.frame is None or self.renderer.frame_size != old_size:
             self.presenter.set_content_aspect(*gl_renderer.content_size(*self.renderer.frame_size, self.state))

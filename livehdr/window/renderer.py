@@ -30,6 +30,10 @@ SHADER_CURVES = {"naive": 1, "bt2446c": 2, "bt2446a": 3}
 # the texture unit's LINEAR filter, or (SHADER_LUT_EXACT) with the trilinear weights computed in the shader.
 SHADER_LUT = "lut"
 SHADER_LUT_EXACT = "lut-exact"
+# The composed table (color/table.py) of a pointwise operator and of the SDR input, already in the output's
+# code values: the hdr, sdr and split views are one SDR fetch plus one 3D fetch (#define SHADER_TABLE).
+SHADER_TABLE = "table"
+TABLE_VIEWS = ("hdr", "sdr", "split")
 # Renderers whose texture filter interpolates in float: exact to the LUT contract with one fetch. GPUs
 # quantise filter weights (8 fractional bits on NVIDIA), so they get the eight-fetch SHADER_LUT_EXACT.
 FLOAT_FILTER_RENDERERS = ("llvmpipe", "softpipe")
@@ -53,6 +57,14 @@ def curve_defines(curve: str | None) -> str:
         return "#define SHADER_LUT 1\n"
     if curve == SHADER_LUT_EXACT:
         return "#define SHADER_LUT 1\n#define LUT_FILTER_IN_SHADER 1\n"
+    if curve == SHADER_TABLE:
+        from livehdr.color import table
+
+        values = {"TABLE_SIZE": table.TABLE_SIZE, "TABLE_CELLS": table.TABLE_CELLS,
+                  "TABLE_BLACK_NODES": table.BLACK_NODES, "TABLE_BLACK_TOP": table.BLACK_TOP,
+                  "TABLE_UNIFORM_NODES": table.UNIFORM_NODES, "TABLE_TOP_START": table.TOP_START,
+                  "TABLE_TOP_SPLIT": table.TOP_SPLIT}
+        return "#define SHADER_TABLE 1\n" + "".join(f"#define {k} {glsl_float(v)}\n" for k, v in values.items())
     from livehdr.operators import classical as c
 
     values = {"BT2446C_K1": c.BT2446C_K1, "BT2446C_K2": c.BT2446C_K2, "BT2446C_K3": c.BT2446C_K3,
@@ -170,6 +182,9 @@ class Renderer:
         self._fragment = _read_shader("present.frag")
         self._programs = {}  # (view, mode, curve) -> (program, vertex array), compiled on first use
         self.hdr_tex = self.sdr_tex = self.overlay_tex = self.lut_tex = None
+        self.table_tex = self.table_sdr_tex = None
+        self.table_nodes = None  # the pointwise operator at color.table's nodes for the current frame
+        self._table_key = None  # what the table textures hold
         self._sdr_kind = None  # what sdr_tex holds: 'f1', 'f4', 'bgrx8' or 'x2rgb10'
         # What computes the HDR picture from sdr_tex: a SHADER_CURVES name, SHADER_LUT / SHADER_LUT_EXACT
         # (the 3D LUT in lut_tex), or None (hdr_tex holds it, computed on the CPU)
@@ -196,7 +211,8 @@ class Renderer:
             except moderngl.Error as e:
                 first = str(e).strip().splitlines()
                 raise UserError(f"the GL driver rejected the shaders: {' '.join(first[:3])}") from None
-            for name, unit in (("u_hdr", 0), ("u_sdr", 1), ("u_overlay", 2), ("u_lut", 3)):
+            for name, unit in (("u_hdr", 0), ("u_sdr", 1), ("u_overlay", 2), ("u_lut", 3), ("u_table", 4),
+                               ("u_table_sdr", 5)):
                 if name in prog:
                     prog[name].value = unit
             self._programs[key] = (prog, self.ctx.vertex_array(prog, []))
@@ -224,6 +240,7 @@ class Renderer:
         self.hdr_tex = self._texture(self.hdr_tex, w, h, "f4")
         self.hdr_tex.write(np.ascontiguousarray(hdr, dtype=np.float32))
         self.curve, self.curve_uniforms = None, {}
+        self.table_nodes = None
 
     def upload_sdr(self, sdr, curve: str, uniforms: dict) -> None:
         """Only the SDR input (an array, or capture.RawPixels as grabbed); the shader computes the HDR
@@ -232,6 +249,7 @@ class Renderer:
             raise ValueError(f"the shader has no curve {curve!r}")
         self._write_sdr(sdr)
         self.curve, self.curve_uniforms = curve, dict(uniforms)
+        self.table_nodes = None
 
     def upload_lut(self, sdr, lut: np.ndarray) -> None:
         """The SDR input (an array or capture.RawPixels) and a LUT operator's 3D LUT for it (lut3d's contract:
@@ -244,7 +262,48 @@ class Renderer:
         self._lut_texture(d)
         self.lut_tex.write(lut)  # C order [b][g][r]: red is the texture's x, blue its z
         self.curve, self.curve_uniforms = self.lut_source, {"u_lut_size": float(d)}
+        self.table_nodes = None
 
+    def set_table(self, nodes: np.ndarray | None) -> None:
+        """After ``upload_sdr`` / ``upload_lut``: the same operator at ``color.table.table_nodes()`` (linear
+        relative light, (D, D, D, 3)). The hdr, sdr and split views then draw from composed tables (composed
+        again only when the operator's nodes or the view's encoding change); heatmap and diff keep the
+        curve or LUT, which give them the light itself."""
+        self.table_nodes = None if nodes is None else np.asarray(nodes, dtype=np.float32)
+
+    def _table_texture(self, old):
+        import moderngl
+
+        from livehdr.color.table import TABLE_SIZE
+
+        if old is not None:
+            return old
+        d = TABLE_SIZE
+        tex = self.ctx.texture3d((d, d, d), 3, dtype="f4", alignment=1)
+        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        tex.repeat_x = tex.repeat_y = tex.repeat_z = False  # clamp to edge
+        return tex
+
+    def _upload_tables(self, state: ViewState) -> None:
+        """Compose the operator's and the SDR input's tables for the view's encoding (color/table.py), once
+        per change of frame nodes, mode, levels or input gamma."""
+        from livehdr.color.table import compose_table, table_nodes
+
+        source_peak = state.peak if state.source_peak is None else state.source_peak
+        key = (id(self.table_nodes), state.mode, state.paper_white, state.peak, source_peak, state.input_gamma)
+        if key == self._table_key:
+            return
+        levels = color.ReferenceLevels(state.paper_white, state.peak)
+        target = "rgb-pq" if state.mode == "pq" else "rgb-sdr"
+        self.table_tex = self._table_texture(self.table_tex)
+        self.table_tex.write(np.ascontiguousarray(compose_table(self.table_nodes, levels, target,
+                                                                source_peak)[..., :3]))
+        if self._table_key is None or self._table_key[1:] != key[1:]:  # the SDR side: its light as decoded
+            sdr_light = color.eotf_input(table_nodes(), state.input_gamma).astype(np.float32)
+            self.table_sdr_tex = self._table_texture(self.table_sdr_tex)
+            self.table_sdr_tex.write(np.ascontiguousarray(compose_table(sdr_light, levels, target,
+                                                                        source_peak)[..., :3]))
+        self._table_key = key
     def _lut_texture(self, d: int) -> None:
         import moderngl
 
@@ -363,7 +422,8 @@ class Renderer:
             raise RuntimeError("draw() before the first upload()")
         win_w, win_h = win_size
         rect = self.picture_rect(win_w, win_h, state)
-        prog, vao = self.program(state.view, state.mode, self.curve)
+        use_table = self.table_nodes is not None and state.view in TABLE_VIEWS
+        prog, vao = self.program(state.view, state.mode, SHADER_TABLE if use_table else self.curve)
 
         def put(name, value):
             if name in prog:  # the GLSL compiler drops uniforms a variant does not use
@@ -388,7 +448,11 @@ class Renderer:
         for name, value in self.curve_uniforms.items():
             put(name, value)
         self._upload_overlay(state)
-        if self.curve is None:
+        if use_table:
+            self._upload_tables(state)
+            self.table_tex.use(4)
+            self.table_sdr_tex.use(5)
+        elif self.curve is None:
             self.hdr_tex.use(0)
         elif self.curve in (SHADER_LUT, SHADER_LUT_EXACT):
             self.lut_tex.use(3)
@@ -408,7 +472,7 @@ class Renderer:
             vao.release()
             prog.release()
         self._programs.clear()
-        for tex in (self.hdr_tex, self.sdr_tex, self.overlay_tex, self.lut_tex):
+        for tex in (self.hdr_tex, self.sdr_tex, self.overlay_tex, self.lut_tex, self.table_tex, self.table_sdr_tex):
             if tex is not None:
                 tex.release()
 
