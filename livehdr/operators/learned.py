@@ -72,7 +72,8 @@ class LearnedOperator(WeightsOperator):
             if self.precision == "fp16":
                 x = x.half()
             x = x.contiguous(memory_format=torch.channels_last)
-            y = torch.cat([self._expand_frame(x[i:i + 1]) for i in range(x.shape[0])]).float()
+            frames = [self._expand_frame(x[i:i + 1]) for i in range(x.shape[0])]  # in order: the history
+            y = (frames[0] if len(frames) == 1 else torch.cat(frames)).float()
         if is_numpy:
             return y[0].permute(1, 2, 0).cpu().numpy()
         return y.to(src_device, src_dtype)

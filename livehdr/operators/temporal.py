@@ -59,8 +59,9 @@ class TemporalMaps:
             return self.maps
         mean = code.float().mean()
         frame = torch.exp(-((mean - self.mean) / self.follow).square()) * self.smoothing
-        moved = (code - self.code).abs().amax(dim=1, keepdim=True).float()
-        history = torch.exp(-(moved / self.tolerance).square()).mul_(frame).to(maps.dtype)
+        # exp(-(d / tolerance)^2) * frame factor, in one buffer (this runs on every frame)
+        history = torch.sub(code, self.code).abs_().amax(dim=1, keepdim=True).float()
+        history = history.div_(self.tolerance).square_().neg_().exp_().mul_(frame).to(maps.dtype)
         # maps + a (previous - maps), written into the history's buffer
         self.maps.sub_(maps).mul_(history).add_(maps)
         self.code.copy_(code)
