@@ -23,7 +23,15 @@ def test_table_in_torch_equals_the_numba_table_kernel(model, target, device):
     img = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
     img[:6] = 255  # clipped white: the roll-off's region
     img[6:10] = rng.integers(0, 12, (4, 96, 3))  # the shaper's black cells
-    table = tables.compose_table(op.relative_at_nodes(img), levels.for_content(op.content_peak), target)
+    if model == "clut":  # the frame's LUT at the table's nodes
+        from livehdr.color.lut3d import apply_lut3d
+
+        nodes = tables.table_nodes()
+        d = nodes.shape[0]
+        relative = apply_lut3d(nodes.reshape(d, d * d, 3), op.lut_for_frame(img)).reshape(nodes.shape)
+    else:
+        relative = op.relative_at_nodes(img)
+    table = tables.compose_table(relative, levels.for_content(op.content_peak), target)
     h, w = img.shape[:2]
     y, u, v = np.zeros((h, w), np.uint16), np.zeros((h // 2, w // 2), np.uint16), np.zeros((h // 2, w // 2), np.uint16)
     cll, fall = tables.table_to_yuv420p10(img, table, y, u, v, seed=9)
