@@ -246,17 +246,22 @@ def monotonic_luminance(entry: torch.Tensor, weights: torch.Tensor) -> torch.Ten
 
 def resample_axes(fields: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """Linear interpolation of N x K x D x D x D fields at ``positions`` (D values in [0, 1]) on each axis."""
-    d = fields.shape[-1]
-    x = positions.clamp(0.0, 1.0) * (d - 1)
-    i0 = x.floor().long().clamp(max=d - 2)
-    t = (x - i0).to(fields.dtype)
-    A = torch.zeros(d, d, dtype=fields.dtype, device=fields.device)
-    rows = torch.arange(d, device=fields.device)
-    A[rows, i0] = 1.0 - t
-    A[rows, i0 + 1] += t
+    A = resample_matrix(positions, fields.shape[-1]).to(fields.dtype)
     out = torch.einsum("kr,nxbgr->nxbgk", A, fields)  # one axis at a time: a 4-operand einsum may not
     out = torch.einsum("jg,nxbgk->nxbjk", A, out)  # find this order and build a D^6 intermediate
     return torch.einsum("ib,nxbjk->nxijk", A, out)
+
+
+def resample_matrix(positions: torch.Tensor, d: int) -> torch.Tensor:
+    """D x D: row k linearly interpolates D nodes on [0, 1] at ``positions[k]`` (clamped)."""
+    x = positions.clamp(0.0, 1.0) * (d - 1)
+    i0 = x.floor().long().clamp(max=d - 2)
+    t = x - i0
+    A = torch.zeros(d, d, dtype=positions.dtype, device=positions.device)
+    rows = torch.arange(d, device=positions.device)
+    A[rows, i0] = 1.0 - t
+    A[rows, i0 + 1] += t
+    return A
 
 
 def apply_lut_torch(code: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:

@@ -78,6 +78,11 @@ class LUTOperator(WeightsOperator):
             log.note(f"{name}: --precision {config.precision} ignored; the thumbnail CNN is tiny and runs in fp32")
         self.model = load_model(weights_path, expect_arch="clut").to(self.device)
         self.temporal = TemporalWeights()
+        self.fast = None  # the CPU forward (models/clut_fast.py): the same numbers, a fraction of the time
+        if str(self.device) == "cpu":
+            from livehdr.models.clut_fast import FastCLUT
+
+            self.fast = FastCLUT(self.model)
         self._torch = torch
 
     @property
@@ -94,6 +99,8 @@ class LUTOperator(WeightsOperator):
 
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
             raise UserError(f"{self.name}: expected an H x W x 3 RGB frame, got {getattr(frame, 'shape', frame)}")
+        if self.fast is not None and frame.dtype == np.uint8:
+            return self.lut_for_thumbnail(self.fast.thumbnail(frame))  # the same bits, one numba gather
         return self.lut_for_thumbnail(thumbnail_numpy(frame))
 
     def lut_for_thumbnail(self, thumb: np.ndarray) -> np.ndarray:
@@ -114,6 +121,11 @@ class LUTOperator(WeightsOperator):
     def _lut_tensor(self, thumb: np.ndarray):
         """256 x 256 x 3 float32 thumbnail -> D x D x D x 3 torch LUT on the model's device."""
         torch = self._torch
+        if self.fast is not None:
+            weights = self.temporal.update(torch.from_numpy(self.fast.basis_weights(thumb)), thumb)
+            gamma = self.config.input_gamma
+            return torch.from_numpy(self.fast.lut_from_fields(self.fast.fields(weights, gamma), self.max_relative,
+                                                              gamma))
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(thumb)).permute(2, 0, 1)[None].to(self.device)
             weights = self.temporal.update(self.model.basis_weights(x), thumb)
