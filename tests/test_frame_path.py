@@ -17,6 +17,8 @@ from livehdr.io.sources import FileSource
 from livehdr.operators import OperatorConfig, create_operator
 from livehdr.pipeline import ConversionSettings, device_frames, run_conversion
 
+CUDA = pytest.mark.skipif(not choice.cuda_available(), reason="needs CUDA")
+
 
 def test_the_choice_follows_the_switch_and_the_device():
     gpu = choice.cuda_available()
@@ -39,6 +41,36 @@ def test_the_start_up_line_names_the_path():
         "frame path: cuda (NVDEC, fp16, graphs)"
     assert choice.describe("cuda", precision="fp32") == "frame path: cuda (CPU decode, pinned upload, fp32, eager)"
     assert choice.torch_device("cpu") is None and choice.torch_device("torch-cpu") == "cpu"
+
+
+def test_the_line_names_graphs_only_for_a_learned_network_on_cuda():
+    mq = create_operator("mqnet", OperatorConfig(device="cpu", precision="fp32"))
+    naive = create_operator("naive", OperatorConfig(device="cpu"))
+    assert device_frames.graphable_network(mq) is not None and device_frames.graphable_network(naive) is None
+    net = mq.model.log2_gain
+    assert device_frames.use_cuda_graphs(mq, "cpu") is False and mq.model.log2_gain == net  # untouched
+    assert device_frames.frame_path_line("cuda", mq).endswith(", graphs)")
+    assert device_frames.frame_path_line("cuda", naive).endswith(", eager)")
+    assert device_frames.frame_path_line("torch-cpu", mq) == "frame path: torch-cpu (test switch LIVEHDR_FRAME_PATH)"
+
+
+@CUDA
+def test_cuda_graphs_replay_the_network_in_the_product_stage():
+    import torch
+
+    from livehdr.engine.frame_path import GraphedModel
+
+    op = create_operator("mqnet", OperatorConfig(device="cuda", precision="fp16"))
+    eager = create_operator("mqnet", OperatorConfig(device="cuda", precision="fp16"))
+    stage = device_frames.DeviceStage(op, "cuda")
+    assert stage.graphs and isinstance(op.model.log2_gain, GraphedModel)
+    rng = np.random.default_rng(1)
+    for i in range(4):  # new content every frame: the graph's input is refilled, not stale
+        img = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+        got = stage(img).relative
+        ref = eager(torch.from_numpy(img).cuda().permute(2, 0, 1)[None].float() / 255.0)[0].float()
+        torch.testing.assert_close(got, ref, rtol=2e-3, atol=2e-3)
+    assert op.model.log2_gain.capture_error is None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -79,7 +111,6 @@ def _convert(clip, out, model, path_kind, monkeypatch, capsys, device="cpu"):
     return result.summary, capsys.readouterr().err
 
 
-CUDA = pytest.mark.skipif(not choice.cuda_available(), reason="needs CUDA")
 PATHS = [pytest.param("cpu", "torch-cpu", "livehdr: frame path: torch-cpu (test switch LIVEHDR_FRAME_PATH)",
                       id="torch-cpu"),
          # On CUDA both runs use the same CUDA operator (fp16 for mqnet): only the frame path differs.

@@ -61,7 +61,8 @@ class GraphedModel:
                 self.fn(static_in)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: the pipeline's other threads (the writer packing the previous frame) keep running
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             static_out = self.fn(static_in)
         return graph, static_in, static_out
 

@@ -37,9 +37,30 @@ def frame_path_for(operator) -> str:
     return choose_frame_path(operator_device_setting(operator))
 
 
+def graphable_network(operator):
+    """A learned per-pixel model's network call (``model.log2_gain``: a pure function of its padded input,
+    hundreds of small kernels), which the CUDA path replays from a CUDA graph per frame size; else None.
+    The temporal stage and ``finish`` around it stay eager: they keep state between frames."""
+    return getattr(getattr(operator, "model", None), "log2_gain", None)
+
+
+def use_cuda_graphs(operator, device) -> bool:
+    """CUDA only: route the operator's network through ``engine.frame_path.GraphedModel`` (once per operator;
+    a capture that fails falls back to eager and says why in ``capture_error``). True when it is graphed."""
+    from livehdr.engine.frame_path import GraphedModel
+
+    net = graphable_network(operator)
+    if net is None or getattr(device, "type", str(device)) != "cuda":
+        return False
+    if not isinstance(net, GraphedModel):
+        operator.model.log2_gain = GraphedModel(net, device)
+    return True
+
+
 def frame_path_line(kind: str, operator, source=None) -> str:
     return describe(kind, nvdec=getattr(source, "hwaccel", None) == "cuda",
-                    precision=getattr(operator, "precision", None) if kind == "cuda" else None)
+                    precision=getattr(operator, "precision", None) if kind == "cuda" else None,
+                    graphs=kind == "cuda" and graphable_network(operator) is not None)
 
 
 def report_frame_path(line: str) -> None:
@@ -66,6 +87,7 @@ class DeviceStage:
         self.composer = composer
         self.device = torch.device(torch_device(kind))
         self.upload = Uploader(self.device)
+        self.graphs = use_cuda_graphs(operator, self.device)
         self._torch = torch
         self._table = (None, None)  # (host table, its device copy): a stateless operator's table is reused
 
@@ -118,6 +140,7 @@ class WindowStage:
             from livehdr.engine.device_frame import Uploader
 
             self.upload = Uploader(torch.device(torch_device(kind)))
+            use_cuda_graphs(operator, self.upload.device)
 
     def __call__(self, rgb):
         if self.kind == "cpu":
