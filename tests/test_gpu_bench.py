@@ -26,6 +26,11 @@ def test_table_is_built_and_applied():
     assert row["total_ms"] == pytest.approx(row["built_ms"] + row["applied_ms"], abs=2e-3)
 
 
+def test_window_copy_is_timed():
+    row = gpu_bench.window_copy_ms(96, 64, kind="torch-cpu", repeats=2)
+    assert row["ms"] >= 0 and row["bytes"] == 12 * 96 * 64 and row["size"] == "96x64"
+
+
 def test_conversion_reports_fps_and_its_bound(tmp_path):
     clip = make_clip(tmp_path / "in.mkv", width=128, height=96, frames=6, rate=10)
     op = create_operator("naive", OperatorConfig(levels=ReferenceLevels(), device="cpu"))

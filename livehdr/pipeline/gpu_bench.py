@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from livehdr.engine.frame_path_choice import torch_device
 from livehdr.pipeline.device_frames import DeviceStage
 from livehdr.pipeline.stages import TableComposer
 
@@ -87,6 +88,19 @@ def table_ms(operator, width: int, height: int, kind: str = "cuda", repeats: int
     applied = _median_ms(lambda: table_to_yuv420p10_torch(on_device, table), stage.device, repeats)
     return {"built_ms": built, "applied_ms": applied, "total_ms": round(built + applied, 3),
             "size": f"{width}x{height}"}
+
+
+def window_copy_ms(width: int, height: int, kind: str = "cuda", repeats: int = 10) -> dict:
+    """The live window's copy of an operator's light from the device to host memory (the GL texture is
+    filled from there: no CUDA-GL interop from moderngl), median ms for one H x W float32 frame."""
+    import torch
+
+    from livehdr.engine.device_frame import download_relative
+
+    device = torch.device(torch_device(kind))
+    relative = torch.rand(3, height, width, device=device)
+    ms = _median_ms(lambda: download_relative(relative), device, repeats)
+    return {"ms": ms, "size": f"{width}x{height}", "bytes": 12 * width * height}
 
 
 def conversion_fps(operator, clip: str, output: str, encoder: str = "auto") -> dict:
@@ -186,6 +200,7 @@ def gpu_figures(folder: str, make_clip, progress=lambda key: None) -> dict:
     _guarded(report, "clut_table_4k", lambda: table_ms(clut, 3840, 2160), progress)
     _guarded(report, "frame_path_4k", lambda: {"clut": frame_path_ms(clut, 3840, 2160),
                                                "mqnet": frame_path_ms(mq, 3840, 2160)}, progress)
+    _guarded(report, "window_copy_4k", lambda: window_copy_ms(3840, 2160), progress)
     clip = make_clip(os.path.join(folder, "4k.mp4"), 3840, 2160, CLIP_FRAMES, rate=CLIP_RATE)
     _guarded(report, "conversion_4k", lambda: conversion_fps(clut, clip, os.path.join(folder, "o.mkv")), progress)
     one = ["-i", clip, "-o", os.path.join(folder, "one.mkv"), "--max-frames", "1", "--overwrite",
