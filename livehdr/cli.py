@@ -306,6 +306,9 @@ def print_batch_report(report) -> int:
     print(f"livehdr: {counts['converted']} converted ({frames} frames), {counts['unchanged']} already done, "
           f"{counts['skipped']} skipped, {counts['failed']} failed in {report.seconds:.1f} s ({report.workers})",
           file=sys.stderr)
+    if report.retries:
+        print(f"livehdr: {report.retries} {'retry' if report.retries == 1 else 'retries'} after a lost Ray worker "
+              "or node", file=sys.stderr)
     for o in report.having("skipped"):
         print(f"livehdr: skipped {o.source}: {o.reason}", file=sys.stderr)
     for o in report.having("failed"):

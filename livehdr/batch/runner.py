@@ -63,6 +63,7 @@ class BatchReport:
     outcomes: tuple[FileOutcome, ...]
     seconds: float
     workers: str  # where the work ran, in words
+    retries: int = 0  # files submitted again because their Ray worker or node was lost
 
     def having(self, status: str) -> list[FileOutcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -122,6 +123,7 @@ class Batch:
         self.frame_totals: dict[str, int] = {}
         self.frames_by_file: dict[str, int] = {}
         self.locks: dict[str, OutputLock] = {}
+        self.retries = 0
         self.claimed_any = False  # a single-file run removes its lock folder only if it was the one using it
         self.weights_path, digest = weights_digest(settings.model, settings.operator_config)
         self.spec = OperatorSpec(settings.model, settings.operator_config, digest)
@@ -240,6 +242,12 @@ class Batch:
         self.progress.files_done += 1
         self.frames_done(job.rel_source, self.frame_totals.get(job.rel_source, 0))
 
+    def retried(self, job: Job) -> None:
+        """``job`` lost its worker or node and goes again (its lock stays held)."""
+        self.retries += 1
+        note(f"{job.rel_source}: its Ray worker or node was lost; converting it again")
+        self.frames_done(job.rel_source, 0)
+
     def release_all(self) -> None:
         for lock in self.locks.values():
             lock.release()
@@ -253,7 +261,7 @@ class Batch:
         skipped = tuple(FileOutcome(rel, "skipped", "not an image or video livehdr converts")
                         for rel in self.plan.unsupported)
         ordered = tuple(self.outcomes[j.rel_source] for j in self.plan.jobs if j.rel_source in self.outcomes)
-        return BatchReport(ordered + skipped, seconds, workers)
+        return BatchReport(ordered + skipped, seconds, workers, self.retries)
 
 
 def run_serial(batch: Batch, todo: list[Job]) -> str:
