@@ -94,7 +94,7 @@ def clip(tmp_path_factory):
     return make_clip(tmp_path_factory.mktemp("clip") / "in.mkv", width=128, height=96, frames=6, rate=10)
 
 
-def _convert(clip, out, model, path_kind, monkeypatch, capsys, device="cpu"):
+def _convert(clip, out, model, path_kind, monkeypatch, capsys, device="cpu", hlg=False):
     lossless = hdr10.x265_params
     monkeypatch.setattr(hdr10, "x265_params", lambda *a: lossless(*a) + ":lossless=1")
     monkeypatch.setenv(choice.ENV, path_kind)
@@ -105,7 +105,7 @@ def _convert(clip, out, model, path_kind, monkeypatch, capsys, device="cpu"):
     source = FileSource(str(clip), hwaccel="none")
     try:
         result = run_conversion(ConversionSettings(output=str(out), levels=levels, preset="ultrafast",
-                                                   encoder="libx265"), source, op)
+                                                   encoder="libx265", hlg=hlg), source, op)
     finally:
         source.close()
     return result.summary, capsys.readouterr().err
@@ -149,6 +149,18 @@ def test_device_path_equals_the_numba_path(clip, tmp_path, monkeypatch, capsys, 
     print(f"{model}: max code difference {max(diffs)}, exact {min(exact):.4f}, MaxCLL {ref['max_cll']}, "
           f"MaxFALL {ref['max_fall']}, frames {a['frames']}")
     assert sorted(os.listdir(tmp_path)) == ["numba.mkv", "torch.mkv"]
+
+
+@pytest.mark.parametrize("model", ["naive", "mqnet"])
+def test_hlg_files_agree_too(clip, tmp_path, monkeypatch, capsys, model):
+    ref, _ = _convert(clip, tmp_path / "numba.mkv", model, "cpu", monkeypatch, capsys, hlg=True)
+    got, _ = _convert(clip, tmp_path / "torch.mkv", model, "torch-cpu", monkeypatch, capsys, hlg=True)
+    assert read_video(tmp_path / "torch.mkv")["trc"] == 18  # ARIB STD-B67
+    assert (got["frames"], got["max_cll"], got["max_fall"]) == (ref["frames"], ref["max_cll"], ref["max_fall"]) \
+        and ref["frames"] == 6
+    for pa, pb in zip(_planes(tmp_path / "numba.mkv"), _planes(tmp_path / "torch.mkv")):
+        for x, y in zip(pa, pb):
+            assert np.abs(x.astype(int) - y.astype(int)).max() <= 1
 
 
 def test_a_bad_switch_is_one_line_before_any_output(clip, tmp_path, monkeypatch):
