@@ -238,3 +238,26 @@ def test_the_join_uses_the_single_pass_remux(tmp_path):
         assert [s.codec_context.name for s in c.streams.audio] == ["opus"]
         assert sum(1 for p in c.demux(video=0) if p.size) == 20
     assert sorted(os.listdir(tmp_path)) == ["in.mkv", "out.mkv", "seg.mkv"]
+
+
+# 11 --------------------------------------------------------------------------------------------------------
+def test_the_windows_session_latency_median_is_bounded_in_memory():
+    import statistics
+
+    import numpy as np
+
+    from livehdr.base.median import StreamingMedian
+    from livehdr.window import app
+
+    m = StreamingMedian()
+    values = np.random.default_rng(0).lognormal(3.0, 0.5, 200_001)  # ms, one long session
+    size = len(m.bins)
+    for v in values:
+        m.append(float(v))
+    assert len(m.bins) == size and m.count == len(values)  # memory does not grow with the frames
+    exact = statistics.median(values)
+    assert abs(m.median() - exact) / exact < 0.003  # within half a 0.5 % bin
+    assert StreamingMedian().median() is None
+    # The window keeps the session's latencies in one of these, not in a list that grows per frame.
+    source = open(app.__file__).read()
+    assert "self.all_latencies = StreamingMedian()" in source and "all_latencies: list" not in source

@@ -18,6 +18,7 @@ import numpy as np
 
 from livehdr.base.errors import UserError, one_line
 from livehdr.base.files import check_writable
+from livehdr.base.median import StreamingMedian
 from livehdr.base.log import note, say, warn
 from livehdr.color import ReferenceLevels
 from livehdr.pipeline.live import LivePipeline
@@ -101,7 +102,7 @@ class LiveWindow:
         # "present": the buffer swap; with a CPU renderer (llvmpipe) most of the drawing happens there
         self.timing = {name: deque(maxlen=120) for name in ("upload", "hud", "draw", "present", "wait")}
         self._first_grab = None  # the live source's grab count when the first frame was presented
-        self.all_latencies: list[float] = []
+        self.all_latencies = StreamingMedian()  # the whole session's median in fixed memory
         self._overlay_key = None
         self._own_overlap_said = False
         self._hud_due = 0.0
@@ -484,7 +485,7 @@ def run_window(settings: WindowSettings, source, operator, models: ModelSwitcher
             write_png16(settings.screenshot, gl_renderer.to_png16(live.read_window()), cicp=live.cicp())
         stages = dict(live.pipeline.stats() or {})
         stages.update({k: _median(list(v)) for k, v in live.timing.items()})
-        return WindowReport(live.presented, elapsed, _median(live.all_latencies), stages, live.produced(),
+        return WindowReport(live.presented, elapsed, live.all_latencies.median(), stages, live.produced(),
                             live.dropped_share(), tuple(live.presents), pipeline.late_dropped)
     finally:
         if pipeline is not None:
