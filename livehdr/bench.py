@@ -221,6 +221,53 @@ def bench_kernels(width: int, height: int, repeats: int = 5) -> dict:
     import numba
 
     out["numba_threads"] = numba.get_num_threads()
+    out["table"] = bench_table(width, height, repeats)
+    return out
+
+
+def bench_table(width: int, height: int, repeats: int = 5, operator: str = "naive") -> dict:
+    """The composed table (color/table.py) against today's float path (operator output, then the packing),
+    on one demo frame: compose, pack at 1, 2, 4 and 8 numba threads (as many as the machine has), and the
+    largest code-value difference of the two paths (dither off)."""
+    import numba
+    import numpy as np
+
+    from livehdr import color, scenes
+    from livehdr.color import pack, table
+    from livehdr.operators import OperatorConfig, create_operator
+
+    frame = np.asarray(scenes.demo_frame_sdr(3.0, width, height), dtype=np.uint8)[: height & ~1, : width & ~1]
+    h, w = frame.shape[:2]
+    op = create_operator(operator, OperatorConfig())
+    levels = color.ReferenceLevels().for_content(op.content_peak)
+    nodes = op.relative_at_nodes(frame)
+    tab = table.compose_table(nodes, levels, "pq")
+    rel = op.expand_uint8(frame)
+
+    def planes():
+        return np.empty((h, w), np.uint16), np.empty((h // 2, w // 2), np.uint16), np.empty((h // 2, w // 2), np.uint16)
+
+    exact, fast = planes(), planes()
+    pack.relative_to_yuv420p10(rel, *exact, levels.paper_white, levels.peak, dither=False,
+                               source_peak=levels.source_peak)
+    table.table_to_yuv420p10(frame, tab, *fast, dither=False)
+    out = {"operator": operator, "size": f"{w}x{h}", "table_size": table.TABLE_SIZE,
+           "max_code_difference": max(int(np.abs(a.astype(np.int32) - b).max()) for a, b in zip(exact, fast)),
+           "compose_ms": round(_median_ms(lambda: table.compose_table(nodes, levels, "pq"), repeats), 3),
+           "threads": {}}
+    before = numba.get_num_threads()
+    try:
+        for n in (1, 2, 4, 8):
+            if n > numba.config.NUMBA_NUM_THREADS:
+                break
+            numba.set_num_threads(n)
+            y, u, v = planes()
+            out["threads"][str(n)] = {
+                "table_pack_ms": round(_median_ms(lambda: table.table_to_yuv420p10(frame, tab, y, u, v), repeats), 3),
+                "float_pack_ms": round(_median_ms(lambda: pack.relative_to_yuv420p10(
+                    rel, y, u, v, levels.paper_white, levels.peak, source_peak=levels.source_peak), repeats), 3)}
+    finally:
+        numba.set_num_threads(before)
     return out
 
 
