@@ -226,3 +226,19 @@ def test_window_read_back_on_the_device_path_equals_the_numba_path(clip, monkeyp
         gl_renderer.release_standalone(ctx)
     assert np.abs(shots[0] - shots[1]).max() <= 1
     assert shots[1].max() > 550 and shots[1].min() < 200  # black to past paper white (PQ 203 nits = 0.58)
+
+
+def test_the_cli_says_the_path_once_and_refuses_a_bad_switch_in_one_line(clip, tmp_path, monkeypatch, capsys):
+    from livehdr.cli import main
+
+    monkeypatch.setattr(device_frames, "_REPORTED", set())
+    monkeypatch.setenv(choice.ENV, "torch-cpu")
+    args = ["-i", str(clip), "--model", "naive", "--preset", "ultrafast", "--encoder", "libx265", "--hwaccel", "none"]
+    assert main([*args, "-o", str(tmp_path / "a.mkv")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err.count("livehdr: frame path: torch-cpu (test switch LIVEHDR_FRAME_PATH)") == 1
+    monkeypatch.setenv(choice.ENV, "gpu0")
+    assert main([*args, "-o", str(tmp_path / "b.mkv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["livehdr: error: LIVEHDR_FRAME_PATH='gpu0' is not a frame path; choose auto, cuda, torch-cpu, cpu"]
+    assert sorted(os.listdir(tmp_path)) == ["a.mkv"]
