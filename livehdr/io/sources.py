@@ -365,7 +365,8 @@ class FileSource(Source):
 # The built-in demo clip
 # --------------------------------------------------------------------------------------------------------
 class DemoSource(Source):
-    """A procedurally rendered, game-like clip (livehdr.scenes) that needs no files."""
+    """A procedurally rendered, game-like clip (livehdr.scenes) that needs no files; rendered once into a
+    cache file the user can delete (livehdr/io/demo_cache.py), then read from it at the clip's rate."""
 
     is_live = False
 
@@ -378,13 +379,15 @@ class DemoSource(Source):
         self._start = 0
 
     def frames(self) -> Iterator[SourceFrame]:
-        from livehdr import scenes
+        from livehdr.io.demo_cache import DemoCache
 
+        cache = DemoCache(self.width, self.height, self.frame_count, self.fps)  # rendered once (io/demo_cache.py)
+        cache.open()
         index = self._start
         while index < self.frame_count:
             t = index / self.fps
             t0 = time.perf_counter()
-            rgb = np.asarray(scenes.demo_frame_sdr(t, self.width, self.height), dtype=np.uint8)
+            rgb = cache.frame(index)
             t1 = time.perf_counter()
             yield SourceFrame(index, t, rgb, t1, {"decode": (t1 - t0) * 1000, "to_rgb": 0.0}, 1 / self.fps)
             index += 1
