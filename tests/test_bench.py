@@ -52,4 +52,21 @@ def test_soak_reports_rss_growth_per_1000_frames(capsys):
     assert soak["frames"] == 120 and soak["size"] == "64x48"
     assert [n for n, _ in soak["samples"]][0] == 0 and soak["samples"][-1][0] == 120
     assert all(mb > 10 for _, mb in soak["samples"])  # a Python process with numpy and PyAV loaded
-    assert isinstance(soak["rss_growth_kb_per_1000_frames"], float)
+    assert soak["rss_growth_kb_per_1000_frames"] == 0.0  # two samples only (0, 120): no slope to fit
+
+
+def test_soak_growth_is_the_slope_of_the_settled_samples(tmp_path, monkeypatch):
+    import itertools
+
+    import numpy as np
+    import pytest
+
+    calls = itertools.count()
+    monkeypatch.setattr(bench, "rss_bytes", lambda: 100_000_000 + 10_000 * next(calls))  # 10 kB per sample
+    soak = bench.soak(300, 64, 48, "ultrafast", str(tmp_path), every=1)
+    # The least-squares slope of the samples after the warm-up, per 1000 frames, recomputed from the samples
+    # reported (exact: the fake RSS moves in whole 10 kB steps, which the report's 0.01 MB rounding keeps).
+    settled = [(n, mb) for n, mb in soak["samples"] if n >= 300 // 4]
+    assert len(settled) >= 3, soak["samples"]
+    slope_kb = np.polyfit([n for n, _ in settled], [mb * 1e3 for _, mb in settled], 1)[0] * 1000
+    assert slope_kb > 0 and soak["rss_growth_kb_per_1000_frames"] == pytest.approx(slope_kb, abs=0.1)

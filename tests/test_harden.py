@@ -346,7 +346,15 @@ def _variant(good, path, change_tensor=None, change_config=None):
 def test_good_weights_load(good_weights):
     from livehdr.models.weights import load_model
 
-    assert load_model(good_weights) is not None
+    model = load_model(good_weights)
+    # The loaded network is the saved one: every saved tensor, bit for bit.
+    from safetensors import safe_open
+
+    with safe_open(good_weights, framework="pt") as f:
+        saved = {k: f.get_tensor(k) for k in f.keys()}
+    state = model.state_dict()
+    assert set(saved) <= set(state) and saved
+    assert all(torch.equal(state[k], v) for k, v in saved.items())
 
 
 @pytest.mark.parametrize("case,message", [
