@@ -22,6 +22,7 @@ uniform float u_paper_white;  // cd/m2
 uniform float u_peak;         // cd/m2
 uniform int u_input_gamma;    // 0 sRGB, 1 gamma 2.2, 2 gamma 2.4
 uniform float u_dither;       // noise amplitude in output code units (1/1023 for 10 bits; 0 = off)
+uniform float u_preview_gain; // 2^exposure of the SDR preview (renderer.preview_gain): highlight detail
 uniform vec4 u_legend;        // heatmap legend bar in window pixels (x, y, w, h); w = 0: none
 
 out vec4 frag_color;
@@ -69,7 +70,7 @@ vec3 encode_PQ_BT2020(vec3 rel) {
 
 // color.tonemap_preview_SDR: extended Reinhard with white at the headroom, then sRGB
 vec3 tonemap_preview_SDR(vec3 rel) {
-    vec3 x = max(rel, 0.0);
+    vec3 x = max(rel * u_preview_gain, 0.0);
     float w = max(u_peak / u_paper_white, 1.0 + 1e-6);
     vec3 y = clamp(x * (1.0 + x / (w * w)) / (1.0 + x), 0.0, 1.0);
     return eotf_inverse_sRGB(y);

@@ -122,3 +122,32 @@ def test_heatmap_keeps_the_light_path(egl):
     assert ("heatmap", "sdr", gl_renderer.SHADER_TABLE) not in r._programs
     fbo.release()
     r.release()
+
+
+def test_preview_exposure_key_darkens_both_sides_by_its_stops(egl):
+    """'e' steps the SDR preview 0, -1, -2, -3 stops: the light of both sides scaled before the preview curve
+    (the SDR input's clipped highlights go grey, the expansion's keep their detail)."""
+    from livehdr.window.controls import Controls
+
+    sdr = sample_frame(seed=5)
+    sdr[2:, :] = [255, 255, 255]  # a clipped white area
+    nodes, upload = nodes_and_upload("bt2446a", sdr)
+    state = ViewState(view="split", layout="side", mode="sdr", dither=0.0)
+    controls = Controls(state)
+    shots = {}
+    for stops in (0.0, -1.0, -2.0):
+        assert state.exposure == stops
+        shots[stops] = draw(egl, upload, nodes, state, (128, 48))
+        gain = 2.0 ** stops
+        sdr_nodes = color.eotf_input(T.table_nodes(), "srgb").astype(np.float32)
+        assert np.abs(shots[stops][:, 4:60] - numba_codes(sdr, sdr_nodes * gain, state)[:, 4:60]).max() <= 1
+        assert np.abs(shots[stops][:, 68:] - numba_codes(sdr, nodes * gain, state)[:, 4:]).max() <= 1
+        controls.handle("exposure")
+    assert "-3 stops" in controls.message
+    left0, right0 = shots[0.0][10:, 4:60], shots[0.0][10:, 68:124]
+    left2, right2 = shots[-2.0][10:, 4:60], shots[-2.0][10:, 68:124]
+    assert left2.mean() < left0.mean() - 100 and right2.mean() < right0.mean() - 100
+    # at -2 stops the expanded white is brighter than the SDR white, the detail the key is for
+    assert right2.mean() > left2.mean() + 20
+    controls.handle("exposure")
+    assert state.exposure == 0.0

@@ -144,6 +144,8 @@ class LiveWindow:
                 self.state.divider = float(np.clip((self.presenter.divider_at - x) / max(w, 1), 0.0, 1.0))
             elif a != "resized":
                 c.handle(a)
+                if a == "exposure":
+                    self._say(c.message)
         if c.operator_dirty:
             c.operator_dirty = False
             if self._swap_operator(self.operator.name):
@@ -215,7 +217,9 @@ class LiveWindow:
         lines.append("  ".join(f"{k} {fmt_ms(v)}" for k, v in stages.items() if isinstance(v, (int, float)))
                      + " MS" + drops)
         view = s.view + (f" ({s.layout}{', swapped' if s.swap else ''})" if s.view == "split" else "")
-        lines.append(f"VIEW {view}  OUTPUT {s.mode.upper()} {bits}-BIT" + ("  PAUSED" if self.controls.paused else ""))
+        exposure = f"  EXPOSURE {s.exposure:+g}" if s.mode == "sdr" and s.exposure else ""
+        lines.append(f"VIEW {view}  OUTPUT {s.mode.upper()} {bits}-BIT{exposure}"
+                     + ("  PAUSED" if self.controls.paused else ""))
         if self.controls.message and now < self._message_until:
             lines.append(self.controls.message)
         return lines

@@ -10,6 +10,7 @@ from livehdr.window.renderer import LAYOUTS, VIEWS, ViewState
 PEAK_STEPS = tuple(sorted({400.0, 600.0, 800.0, PEAK_DEFAULT, 1500.0, 2000.0, 4000.0, PQ_PEAK}))
 PAPER_WHITE_STEPS = tuple(sorted({80.0, 100.0, 120.0, 160.0, PAPER_WHITE_BT2408, 250.0, 300.0, 400.0}))
 SEEK_SECONDS = 5.0
+EXPOSURE_STEPS = (0.0, -1.0, -2.0, -3.0)  # the SDR preview's exposure key: stops under the picture's own
 
 
 
@@ -26,6 +27,7 @@ CHAR_ACTIONS = {
     " ": "pause", "+": "peak_up", "=": "peak_up", "-": "peak_down", "_": "peak_down",
     "[": "paper_white_down", "]": "paper_white_up", "m": "model", "c": "view", "v": "mode",
     "l": "layout", "x": "swap", "a": "ab", "f": "fullscreen", "s": "screenshot", "q": "quit", "h": "hud",
+    "e": "exposure",
 }
 
 
@@ -80,3 +82,8 @@ class Controls:
             self.screenshot = True
         elif action == "hud":
             self.show_hud = not self.show_hud
+        elif action == "exposure":
+            i = EXPOSURE_STEPS.index(s.exposure) if s.exposure in EXPOSURE_STEPS else -1
+            s.exposure = EXPOSURE_STEPS[(i + 1) % len(EXPOSURE_STEPS)]
+            self.message = (f"preview exposure {s.exposure:+g} stops" if s.mode == "sdr"
+                            else "exposure applies to the SDR preview (v switches to it)")

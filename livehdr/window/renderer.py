@@ -118,6 +118,12 @@ class ViewState:
     input_gamma: str = "srgb"
     dither: float = DITHER_10BIT
     source_peak: float | None = None  # brightest the frames can be (the operator's peak); None = peak
+    exposure: float = 0.0  # stops applied to both sides of the SDR preview (0, -1, -2, -3): highlight detail
+
+
+def preview_gain(state: ViewState) -> float:
+    """The light scale of the SDR preview's exposure (both sides alike); 1 in PQ, where nothing is squeezed."""
+    return float(2.0 ** state.exposure) if state.mode == "sdr" else 1.0
 
 
 def fit_rect(win_w: int, win_h: int, content_w: int, content_h: int) -> tuple[int, int, int, int]:
@@ -290,16 +296,17 @@ class Renderer:
         from livehdr.color.table import compose_table, table_nodes
 
         source_peak = state.peak if state.source_peak is None else state.source_peak
-        key = (id(self.table_nodes), state.mode, state.paper_white, state.peak, source_peak, state.input_gamma)
+        gain = preview_gain(state)
+        key = (id(self.table_nodes), state.mode, state.paper_white, state.peak, source_peak, state.input_gamma, gain)
         if key == self._table_key:
             return
         levels = color.ReferenceLevels(state.paper_white, state.peak)
         target = "rgb-pq" if state.mode == "pq" else "rgb-sdr"
         self.table_tex = self._table_texture(self.table_tex)
-        self.table_tex.write(np.ascontiguousarray(compose_table(self.table_nodes, levels, target,
+        self.table_tex.write(np.ascontiguousarray(compose_table(self.table_nodes * gain, levels, target,
                                                                 source_peak)[..., :3]))
         if self._table_key is None or self._table_key[1:] != key[1:]:  # the SDR side: its light as decoded
-            sdr_light = color.eotf_input(table_nodes(), state.input_gamma).astype(np.float32)
+            sdr_light = (color.eotf_input(table_nodes(), state.input_gamma) * gain).astype(np.float32)
             self.table_sdr_tex = self._table_texture(self.table_sdr_tex)
             self.table_sdr_tex.write(np.ascontiguousarray(compose_table(sdr_light, levels, target,
                                                                         source_peak)[..., :3]))
@@ -443,6 +450,7 @@ class Renderer:
         put("u_rolloff_a", float(color.rolloff_slope(state.peak, source_peak)))
         put("u_input_gamma", INPUT_GAMMAS.index(state.input_gamma))
         put("u_dither", float(state.dither))
+        put("u_preview_gain", preview_gain(state))
         legend = legend_rect(rect, win_h) if (with_legend and state.view == "heatmap") else (0, 0, 0, 0)
         put("u_legend", tuple(float(v) for v in legend))
         for name, value in self.curve_uniforms.items():
