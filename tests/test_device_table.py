@@ -51,3 +51,31 @@ def test_table_in_torch_refuses_wrong_shapes():
         table_to_yuv420p10_torch(torch.zeros(4, 4, 3, dtype=torch.uint8), torch.zeros(33, 33, 33, 4))
     with pytest.raises(ValueError, match="even"):
         table_to_yuv420p10_torch(torch.zeros(3, 4, 3, dtype=torch.uint8), torch.zeros(39, 39, 39, 4))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("model,target", [("naive", "pq"), ("bt2446a", "hlg"), ("clut", "pq")])
+def test_table_composed_on_the_device_equals_compose_table(model, target, device):
+    from livehdr.color import table as tables
+    from livehdr.engine.device_table import compose_table_torch, nodes_torch
+    from livehdr.models.clut import apply_lut_torch
+
+    levels = ReferenceLevels()
+    op = create_operator(model, OperatorConfig(levels=levels, device="cpu"))
+    d = tables.TABLE_SIZE
+    nodes = nodes_torch(device)
+    np.testing.assert_array_equal(nodes[0].permute(1, 2, 0).reshape(d, d, d, 3).cpu().numpy(), tables.table_nodes())
+    if model == "clut":
+        img = np.random.default_rng(3).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+        relative = apply_lut_torch(nodes, torch.from_numpy(op.lut_for_frame(img)).to(device)[None])
+    else:
+        relative = op(nodes)
+    host = relative[0].permute(1, 2, 0).reshape(d, d, d, 3).cpu().numpy()
+    level = levels.for_content(op.content_peak)
+    ref = tables.compose_table(host, level, target)
+    got = compose_table_torch(relative, level, target).cpu().numpy()
+    assert got.shape == ref.shape == (d, d, d, 4)
+    np.testing.assert_allclose(got[..., :3], ref[..., :3], atol=2e-5)  # 1/50 of a 10-bit code
+    np.testing.assert_allclose(got[..., 3], ref[..., 3], rtol=1e-4, atol=1e-3)
+    assert ref[..., 3].max() >= (202.9 if model == "naive" else 250)  # up to (past) paper white
+    assert ref[..., 0].max() > 0.55 and ref[..., 1].min() < -0.05 and ref[..., 2].max() > 0.05

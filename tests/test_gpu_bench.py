@@ -19,8 +19,11 @@ def test_frame_path_is_timed_through_the_product_stage(model):
     assert row["max_cll"] > 150  # the clipped band was expanded and measured
 
 
-def test_table_is_built_and_applied():
-    op = create_operator("naive", OperatorConfig(device="cpu"))
+@pytest.mark.parametrize("model", ["naive", "clut"])
+def test_table_is_built_and_applied(model):
+    op = create_operator(model, OperatorConfig(device="cpu"))
+    if not getattr(op, "pointwise", False):
+        pytest.skip(f"{model} has no composed table in this tree")
     row = gpu_bench.table_ms(op, 96, 64, kind="torch-cpu", repeats=2)
     assert row["built_ms"] > 0 and row["applied_ms"] > 0
     assert row["total_ms"] == pytest.approx(row["built_ms"] + row["applied_ms"], abs=2e-3)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from livehdr.color.table import TABLE_SIZE, code_cells
+from livehdr import color
+from livehdr.color.table import CB_DIVISOR, CR_DIVISOR, TABLE_SIZE, code_cells, table_nodes
 from livehdr.engine.device_pack import dither_tpdf
 
 _Y_SCALE, _Y_OFFSET = 876.0, 64.5  # + 0.5: floor rounds
@@ -18,6 +19,7 @@ _C_SCALE, _C_OFFSET = 224.0, 512.5  # 896 / 4: applied to the sum of the 2x2 blo
 _CODE_MIN, _CODE_MAX = 4, 1019
 
 _CELLS: dict = {}
+_NODES: dict = {}
 
 
 def shaper_tables(device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,3 +79,38 @@ def table_to_yuv420p10_torch(frame_u8: torch.Tensor, table: torch.Tensor, dither
     u = _quantise(cb, _C_SCALE, _C_OFFSET, dither_tpdf(h // 2, w // 2, 1, seed, dev) if dither else None)
     v = _quantise(cr, _C_SCALE, _C_OFFSET, dither_tpdf(h // 2, w // 2, 2, seed, dev) if dither else None)
     return y, u, v, light.max(), light.mean()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Composing the table on the device (a LUT operator's table changes every frame)
+# --------------------------------------------------------------------------------------------------------
+def nodes_torch(device) -> torch.Tensor:
+    """``table.table_nodes()`` as 1 x 3 x D x D*D code values on ``device`` (the torch layout of the colour
+    functions and of ``apply_lut_torch``)."""
+    key = str(device)
+    if key not in _NODES:
+        d = TABLE_SIZE
+        _NODES[key] = torch.from_numpy(table_nodes()).reshape(d, d * d, 3).permute(2, 0, 1)[None].to(device)
+    return _NODES[key]
+
+
+def compose_table_torch(relative: torch.Tensor, levels, target: str = "pq",
+                        source_peak: float | None = None) -> torch.Tensor:
+    """``color.table.compose_table`` for 'pq' / 'hlg' on the tensor's device: the operator at the nodes
+    (1 x 3 x D x D*D, from ``nodes_torch``) -> the (D, D, D, 4) float32 table (Y', Cb, Cr, light).
+
+    The encoding is ``color.encode``'s own (its torch side); only the Y'CbCr assembly of compose_table is
+    written again here (color/table.py is numpy / numba only). Equal to it within float32 rounding."""
+    if target not in ("pq", "hlg"):
+        raise ValueError(f"the device table is for files ('pq' or 'hlg'), got {target!r}")
+    d = TABLE_SIZE
+    if tuple(relative.shape) != (1, 3, d, d * d):
+        raise ValueError(f"expected the operator at the nodes as 1 x 3 x {d} x {d * d}, got {tuple(relative.shape)}")
+    rel = relative.float()
+    light = color.relative_BT709_to_display_nits_BT2020(rel, levels, source_peak).amax(dim=1)[0]
+    encode = color.encode_HLG_BT2020 if target == "hlg" else color.encode_PQ_BT2020
+    rp, gp, bp = encode(rel, levels, source_peak)[0]
+    kr, kg, kb = color.WEIGHTS_BT2020
+    luma = kr * rp + kg * gp + kb * bp
+    out = torch.stack([luma, (bp - luma) / CB_DIVISOR, (rp - luma) / CR_DIVISOR, light], dim=-1)
+    return out.reshape(d, d, d, 4)

@@ -96,6 +96,24 @@ class DeviceStage:
             self._table = (table, self._torch.from_numpy(table).to(self.device))
         return self._table[1]
 
+    def _lut_table(self, op, rgb):
+        """This frame's table for a LUT operator, composed on the device: its LUT (the thumbnail CNN) sampled
+        at the table's nodes, then the display encoding (``engine.device_table.compose_table_torch``)."""
+        from livehdr.engine.device_table import compose_table_torch, nodes_torch
+        from livehdr.models.clut import apply_lut_torch
+
+        lut = self._torch.from_numpy(op.lut_for_frame(rgb)).to(self.device)[None]
+        relative = apply_lut_torch(nodes_torch(self.device), lut)
+        levels = self.composer.levels.for_content(getattr(op, "content_peak", None))
+        return compose_table_torch(relative, levels, self.composer.target)
+
+    def table(self, rgb):
+        """A pointwise operator's table for this uint8 frame, on the device (as ``TableComposer.table``; a LUT
+        operator's table changes every frame and is composed here on the device)."""
+        if applies_lut(self.operator):
+            return self._lut_table(self.operator, rgb)
+        return self._device_table(self.composer.table(self.operator, rgb))
+
     def __call__(self, rgb):
         from livehdr.engine.device_frame import DeviceFrame, DeviceTableFrame
         from livehdr.models.clut import apply_lut_torch
@@ -104,8 +122,7 @@ class DeviceStage:
         op = self.operator
         with torch.inference_mode():
             if self.composer is not None and getattr(op, "pointwise", False) and rgb.dtype == np.uint8:
-                table = self._device_table(self.composer.table(op, rgb))  # as TableComposer.frame does
-                return DeviceTableFrame(self.upload.raw(rgb), table, self.composer.target)
+                return DeviceTableFrame(self.upload.raw(rgb), self.table(rgb), self.composer.target)
             code = self.upload(rgb)
             if applies_lut(op):
                 lut = op.lut_for_frame(to_uint8(rgb))  # the same call as the numba path's LutFrame

@@ -73,17 +73,15 @@ def frame_path_ms(operator, width: int, height: int, kind: str = "cuda", hlg: bo
 
 
 def table_ms(operator, width: int, height: int, kind: str = "cuda", repeats: int = 10) -> dict:
-    """A pointwise operator's composed table: built for a frame (``TableComposer.table``: for clut the
-    thumbnail, the CNN and the composition) and applied on the device at this size, median ms each."""
-    import torch
-
+    """A pointwise operator's composed table: built for a frame as the device path builds it
+    (``DeviceStage.table``: for clut the thumbnail, the CNN, the LUT at the nodes and the composition on the
+    device) and applied on the device at this size, median ms each."""
     from livehdr.engine.device_table import table_to_yuv420p10_torch
 
-    composer = TableComposer(operator.levels, "pq")
-    stage = DeviceStage(operator, kind, composer)
+    stage = DeviceStage(operator, kind, TableComposer(operator.levels, "pq"))
     frame = bench_frame(width, height)
-    built = _median_ms(lambda: composer.table(operator, frame), "cpu", repeats)
-    table = torch.from_numpy(composer.table(operator, frame)).to(stage.device)
+    built = _median_ms(lambda: stage.table(frame), stage.device, repeats)
+    table = stage.table(frame)
     on_device = stage.upload.raw(frame)
     applied = _median_ms(lambda: table_to_yuv420p10_torch(on_device, table), stage.device, repeats)
     return {"built_ms": built, "applied_ms": applied, "total_ms": round(built + applied, 3),
