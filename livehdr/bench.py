@@ -111,6 +111,59 @@ def bench_operator(name: str, device: str, clip: str, folder: str, frames: int, 
             "minor_faults_per_frame": round(faults / max(1, len(stamps)))}
 
 
+def bench_ffmpeg(clip: str, folder: str, frames: int, preset: str, flush_timeout_s: float = 120.0) -> dict:
+    """FFmpeg alone on the same clip (``--vs-ffmpeg``): H.264 decode (FFmpeg's threads) -> yuv420p10le
+    (swscale, as the ffmpeg CLI converts) -> libx265 at the same preset, crf and x265-params as livehdr's
+    writer, muxed into Matroska. Through PyAV's own libavcodec, not the ffmpeg CLI: no binary needed, and
+    the same libx265 build livehdr encodes with, so the ratio compares the pipelines, not two builds.
+
+    ``fps`` is measured as ``bench_operator`` does (first frame encoded to the file closed, flush included);
+    ``startup_s`` (opening the clip and the encoder, the first frame) is reported apart."""
+    import inspect
+    import threading
+
+    import av
+
+    from livehdr.color import ReferenceLevels
+    from livehdr.io import hdr10
+
+    crf = inspect.signature(hdr10.HDR10Writer).parameters["crf"].default  # the writer's own default
+    t_open = time.perf_counter()
+    source = av.open(clip)
+    out = av.open(os.path.join(folder, "ffmpeg-alone.mkv"), "w")
+    stamps: list[float] = []
+    try:
+        video = source.streams.video[0]
+        video.thread_type = "AUTO"
+        stream = out.add_stream("libx265", rate=video.average_rate)
+        stream.width, stream.height = video.codec_context.width & ~1, video.codec_context.height & ~1
+        stream.pix_fmt = "yuv420p10le"
+        stream.options = {"crf": f"{crf:g}", "preset": preset,
+                          "x265-params": hdr10.x265_params(ReferenceLevels(), hlg=False)}
+        for n, frame in enumerate(source.decode(video)):
+            if n >= frames:
+                break
+            ten = frame.reformat(width=stream.width, height=stream.height, format="yuv420p10le")
+            ten.pts = n
+            out.mux(stream.encode(ten))
+            stamps.append(time.perf_counter())
+        packets: list = []
+        flush = threading.Thread(target=lambda: packets.extend(stream.encode(None)), daemon=True)
+        flush.start()  # x265 4.2 may hang in its flush (io/hdr10.py): a deadline, not a stuck bench
+        flush.join(flush_timeout_s)
+        if flush.is_alive():
+            raise UserError(f"--vs-ffmpeg: libx265 did not finish its flush in {flush_timeout_s:.0f} s")
+        out.mux(packets)
+    finally:
+        out.close()
+        source.close()
+    finished_at = time.perf_counter()
+    fps = (len(stamps) - 1) / (finished_at - stamps[0]) if len(stamps) > 1 else None
+    return {"frames": len(stamps), "fps": round(fps, 3) if fps else None,
+            "startup_s": round(stamps[0] - t_open, 3) if stamps else None,
+            "how": f"PyAV {av.__version__} libavcodec: H.264 decode -> yuv420p10le -> libx265 {preset} crf {crf:g}"}
+
+
 def bench_inference(name: str, device: str, width: int, height: int, frames: int, precision: str = "auto") -> dict:
     """The operator alone on one random frame: start-up to the first frame (building the operator, loading
     and checking the weights, the first expand), then the median of ``frames`` more, with page faults."""
@@ -380,6 +433,9 @@ def run(argv=None) -> tuple[dict, bool]:
     p.add_argument("--size", type=parse_size, default=(1920, 1080), metavar="WxH", help="default 1920x1080")
     p.add_argument("--frames", type=int, default=4, help="frames per operator (default 4)")
     p.add_argument("--preset", default="ultrafast", help="x265 preset (default ultrafast)")
+    p.add_argument("--vs-ffmpeg", action="store_true",
+                   help="also time FFmpeg alone on the same clip (H.264 decode -> libx265, the same preset), before "
+                   "and after the operators, and report each operator's fps / FFmpeg's fps")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--kernels-only", action="store_true",
                    help="only time the packing kernels (numba against numpy), no encoding")
@@ -422,6 +478,7 @@ def run(argv=None) -> tuple[dict, bool]:
     results = []
     with tempfile.TemporaryDirectory(prefix="livehdr-bench-") as folder:
         clip = make_test_clip(os.path.join(folder, "input.mp4"), width, height, args.frames)
+        ffmpeg_runs = [bench_ffmpeg(clip, folder, args.frames, args.preset)] if args.vs_ffmpeg else []
         for entry in entries:
             devices = [args.device] if args.device else (["cpu", "cuda"] if entry.learned and has_cuda else ["cpu"])
             for device in devices:
@@ -432,8 +489,23 @@ def run(argv=None) -> tuple[dict, bool]:
                 except UserError as e:  # e.g. a learned model without weights: report it, bench the rest
                     results.append({"model": entry.name, "device": device, "error": str(e)})
                 print(f"livehdr.bench: {entry.name} on {device} done", file=sys.stderr)
+        if args.vs_ffmpeg:
+            ffmpeg_runs.append(bench_ffmpeg(clip, folder, args.frames, args.preset))
     report.update({"frames": args.frames, "encoder": "libx265", "preset": args.preset, "results": results})
+    if args.vs_ffmpeg:
+        report["ffmpeg"] = vs_ffmpeg(ffmpeg_runs, results)
     return report, args.json
+
+
+def vs_ffmpeg(runs: list[dict], results: list[dict]) -> dict:
+    """FFmpeg's fps as the mean of its runs before and after the operators (a shared machine drifts), and
+    ``vs_ffmpeg`` = operator fps / that in each result."""
+    rates = [r["fps"] for r in runs if r["fps"]]
+    fps = sum(rates) / len(rates) if rates else None
+    for r in results:
+        if r.get("fps") and fps:
+            r["vs_ffmpeg"] = round(r["fps"] / fps, 3)
+    return {"fps": round(fps, 3) if fps else None, "runs": runs, "how": runs[0]["how"] if runs else None}
 
 
 def inference_report(args, entries, has_cuda: bool, argv) -> dict:
@@ -491,7 +563,7 @@ def main(argv=None) -> int:
               f"{r['rss_growth_kb_per_1000_frames']} kB per 1,000 frames")
     else:
         for name, k in report.get("kernels", {}).items():
-            if isinstance(k, dict):
+            if isinstance(k, dict) and "numba_ms" in k:  # not the "table" entry (bench_table): JSON only
                 print(f"kernel {name:<10} numba {k['numba_ms']:7.2f} ms  numpy {k['numpy_ms']:7.2f} ms  "
                       f"x{k['speedup']:.1f}")
         for r in report.get("inference", []):
@@ -508,7 +580,13 @@ def main(argv=None) -> int:
                 print(f"{r['model']:<12} {r['device']:<4} skipped: {r['error']}")
                 continue
             stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items())
-            print(f"{r['model']:<12} {r['device']:<4} {r['fps'] or 0:6.2f} fps   ms: {stages}")
+            ratio = f"   {r['vs_ffmpeg']:.2f} x ffmpeg" if "vs_ffmpeg" in r else ""
+            print(f"{r['model']:<12} {r['device']:<4} {r['fps'] or 0:6.2f} fps{ratio}   ms: {stages}")
+        if report.get("ffmpeg"):
+            f = report["ffmpeg"]
+            starts = ", ".join(f"{r['startup_s']:.2f}" for r in f["runs"] if r["startup_s"] is not None)
+            print(f"ffmpeg alone {f['fps'] or 0:6.2f} fps (mean of {len(f['runs'])} runs; start-up {starts} s, "
+                  f"not counted): {f['how']}")
     return 0
 
 

@@ -70,3 +70,30 @@ def test_soak_growth_is_the_slope_of_the_settled_samples(tmp_path, monkeypatch):
     assert len(settled) >= 3, soak["samples"]
     slope_kb = np.polyfit([n for n, _ in settled], [mb * 1e3 for _, mb in settled], 1)[0] * 1000
     assert slope_kb > 0 and soak["rss_growth_kb_per_1000_frames"] == pytest.approx(slope_kb, abs=0.1)
+
+
+def test_vs_ffmpeg_times_ffmpeg_alone_and_reports_the_ratio(tmp_path):
+    """--vs-ffmpeg on a tiny clip: FFmpeg alone encoded every frame (twice: before and after the operators) into
+    a real HEVC 10-bit file, and each operator's ratio is its fps over FFmpeg's mean fps."""
+    import math
+
+    import av
+
+    report, _ = bench.run(["--model", "naive", "--size", "96x64", "--frames", "6", "--vs-ffmpeg", "--json"])
+    (result,) = report["results"]
+    ff = report["ffmpeg"]
+    assert len(ff["runs"]) == 2
+    assert all(r["frames"] == result["frames"] == 6 for r in ff["runs"])  # the same frames
+    assert all(r["fps"] > 0 and r["startup_s"] >= 0 for r in ff["runs"])
+    assert ff["fps"] == round(sum(r["fps"] for r in ff["runs"]) / 2, 3)
+    assert "libx265 ultrafast" in ff["how"]
+    assert math.isfinite(result["vs_ffmpeg"]) and result["vs_ffmpeg"] > 0
+    assert abs(result["vs_ffmpeg"] - result["fps"] / ff["fps"]) < 0.01 * result["vs_ffmpeg"] + 1e-3
+
+    clip = bench.make_test_clip(str(tmp_path / "in.mp4"), 96, 64, 5)
+    one = bench.bench_ffmpeg(clip, str(tmp_path), 5, "ultrafast")
+    assert one["frames"] == 5 and one["fps"] > 0
+    with av.open(str(tmp_path / "ffmpeg-alone.mkv")) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.name, v.format.name) == ("hevc", "yuv420p10le")
+        assert sum(1 for _ in c.decode(v)) == 5
