@@ -261,3 +261,14 @@ def test_the_windows_session_latency_median_is_bounded_in_memory():
     # The window keeps the session's latencies in one of these, not in a list that grows per frame.
     source = open(app.__file__).read()
     assert "self.all_latencies = StreamingMedian()" in source and "all_latencies: list" not in source
+
+
+# 14 --------------------------------------------------------------------------------------------------------
+def test_one_forward_and_head_maps_for_both_int8_networks():
+    from livehdr.engine.quantize import CalibratedAtLoadInt8
+    from livehdr.models.mqnet_int8 import Int8Network, MQNetInt8
+
+    for cls in (CalibratedAtLoadInt8, MQNetInt8):
+        assert issubclass(cls, Int8Network)
+        assert "forward" not in vars(cls)  # the shared one, not a copy
+    assert "head_maps" not in vars(CalibratedAtLoadInt8)

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from livehdr import color
-from livehdr.models.mqnet import ALIGN, MQNet, finish, network_input, pad_to_align
-from livehdr.models.mqnet_int8 import REDUCE_RANGE, MQNetInt8, effective_ranges, prepare
+from livehdr.models.mqnet import ALIGN, MQNet, network_input, pad_to_align
+from livehdr.models.mqnet_int8 import REDUCE_RANGE, Int8Network, MQNetInt8, effective_ranges, prepare
 
 
 def histogram_observer(reduce_range: bool = REDUCE_RANGE):
@@ -72,9 +72,9 @@ class _GainGraph(nn.Module):
         return self.model.log2_gain(x)
 
 
-class CalibratedAtLoadInt8(nn.Module):
+class CalibratedAtLoadInt8(Int8Network):
     """MQNet with an int8 gain network; padding, linearisation, the global stage (a CLUT, when the model
-    has one) and the gain stay in float."""
+    has one) and the gain stay in float (``Int8Network``'s forward and head_maps)."""
 
     def __init__(self, quantized_gain: nn.Module, config: dict, global_stage: nn.Module | None = None):
         super().__init__()
@@ -84,16 +84,8 @@ class CalibratedAtLoadInt8(nn.Module):
         self.max_relative = float(config["max_relative"])
         self.output = config.get("output", "rgb")
 
-    def forward(self, code, max_relative: float | None = None):
-        top = self.max_relative if max_relative is None else max_relative
-        maps, base = self.head_maps(code, top)
-        return finish(code, maps, base, self.output, top)
-
-    def head_maps(self, code, top: float):
-        """As ``MQNet.head_maps``: (maps, the global stage's light or None)."""
-        h, w = code.shape[-2:]
-        net_in, base = network_input(self.global_stage, code, top)
-        return self.gain(pad_to_align(net_in).contiguous())[..., :h, :w].float(), base
+    def gain_maps(self, padded):
+        return self.gain(padded.contiguous())
 
 
 def quantize_int8(model: MQNet, calibration) -> CalibratedAtLoadInt8:

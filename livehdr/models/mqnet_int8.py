@@ -232,7 +232,32 @@ def effective_ranges(prepared: nn.Module) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float32)
 
 
-class MQNetInt8(nn.Module):
+class Int8Network(nn.Module):
+    """What every int8 MQNet shares (the shipped twin below, and ``engine/quantize``'s network quantized at
+    load): padding, the float global stage, the crop and ``finish``; a subclass gives ``global_stage`` and
+    ``gain_maps`` (the int8 part: padded network input -> head maps)."""
+
+    output = "luma_chroma"
+    max_relative: float
+    global_stage: nn.Module | None
+
+    def gain_maps(self, padded):
+        raise NotImplementedError
+
+    def forward(self, code, max_relative: float | None = None):
+        top = self.max_relative if max_relative is None else max_relative
+        maps, base = self.head_maps(code, top)
+        return finish(code, maps, base, self.output, top)
+
+    def head_maps(self, code, top: float):
+        """As ``MQNet.head_maps``: (maps, the global stage's light or None)."""
+        h, w = code.shape[-2:]
+        # the global stage (a CLUT, when the model has one) stays in float: it is a thumbnail CNN and a LUT
+        net_in, base = network_input(self.global_stage, code, top)
+        return self.gain_maps(pad_to_align(net_in.float()))[..., :h, :w].float(), base
+
+
+class MQNetInt8(Int8Network):
     """See the module docstring. Input: sRGB code values N x 3 x H x W in [0, 1] on the CPU."""
 
     def __init__(self, observers: int = 1, float_modules=("head",), reduce_range: bool = REDUCE_RANGE,
@@ -290,24 +315,19 @@ class MQNetInt8(nn.Module):
         self.__dict__["_graph"] = graph
         return graph
 
-    output = "luma_chroma"
-
-    def forward(self, code, max_relative: float | None = None):
-        top = self.max_relative if max_relative is None else max_relative
-        maps, base = self.head_maps(code, top)
-        return finish(code, maps, base, self.output, top)
+    @property
+    def global_stage(self):
+        return self.net.global_stage
 
     def head_maps(self, code, top: float):
-        """As ``MQNet.head_maps``: (maps, the global stage's light or None)."""
-        n, c, h, w = code.shape
-        if c != 3:
+        if code.shape[1] != 3:
             raise ValueError(f"mqnet-int8 expects N x 3 x H x W, got {tuple(code.shape)}")
+        return super().head_maps(code, top)
+
+    def gain_maps(self, padded):
         graph = self._graph if self._graph is not None else self.build()
-        # the global stage (a CLUT, when the model has one) stays in float: it is a thumbnail CNN and a LUT
-        net_in, base = network_input(self.net.global_stage, code, top)
-        padded = pad_to_align(net_in.float())
-        t = torch.tanh(graph(padded.contiguous(memory_format=torch.channels_last))[..., :h, :w].float())
-        return torch.cat([self.net.max_log2_gain * t[:, :1], self.net.max_chroma * t[:, 1:]], dim=1), base
+        t = torch.tanh(graph(padded.contiguous(memory_format=torch.channels_last)).float())
+        return torch.cat([self.net.max_log2_gain * t[:, :1], self.net.max_chroma * t[:, 1:]], dim=1)
 
 
 @register_model(name="mqnet-int8")
