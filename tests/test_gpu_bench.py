@@ -1,5 +1,7 @@
 """The CPU-side pieces of ``bench --gpu`` (pipeline/gpu_bench.py): they time the product's own frame path, so
 on CI they run it on torch's CPU backend at a tiny size; the report's plumbing is checked on made-up data."""
+import os
+
 import pytest
 
 from _media import make_clip
@@ -58,3 +60,15 @@ def test_presented_line_and_goals():
     assert goals["frame_path_4k_clut_ms"]["value"] is None and goals["frame_path_4k_clut_ms"]["met"] is None
     assert goals["conversion_4k_fps"]["met"] is True and goals["startup_warm_s"]["met"] is False
     assert goals["passthrough_4k_egl_latency_ms"]["goal"] == 21.67 and goals["passthrough_4k_egl_latency_ms"]["met"]
+
+
+@pytest.mark.slow  # the cold run compiles every numba kernel (about 25 s on 2 cores)
+def test_start_up_runs_cold_then_warm(tmp_path):
+    clip = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=2, rate=10)
+    argv = ["-i", str(clip), "-o", str(tmp_path / "one.mkv"), "--max-frames", "1", "--overwrite", "--preset",
+            "ultrafast", "--model", "naive", "--encoder", "libx265", "--hwaccel", "none"]
+    row = gpu_bench.startup_s(argv, str(tmp_path / "cache"))
+    assert row["cold_s"] > row["warm_s"] > 0
+    assert os.listdir(tmp_path / "cache")  # the cold run compiled into the fresh cache the warm run reads
+    with pytest.raises(RuntimeError, match="error"):
+        gpu_bench.timed_cli(["-i", str(tmp_path / "missing.mkv"), "-o", str(tmp_path / "x.mkv")])
