@@ -118,6 +118,18 @@ def test_the_key_follows_size_frames_and_the_renderer_code(counted, monkeypatch)
     assert DemoCache(W, H, 5, FPS).path != a  # another renderer: another file
 
 
+def test_a_new_renderer_replaces_the_old_renderers_file(counted, monkeypatch):
+    play()
+    old = the_file()
+    other = DemoCache(W + 2, H, 5, FPS)  # another clip: kept
+    other.open()
+    monkeypatch.setattr(demo_cache, "renderer_fingerprint", lambda: "0123456789abcdef")
+    play()
+    assert len(counted) == 5 + 5 + 5
+    assert not os.path.exists(old) and os.path.exists(other.path)
+    assert os.path.exists(DemoCache(W, H, 5, FPS).path)
+
+
 def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("LIVEHDR_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -11,7 +11,7 @@ into a file and read from it afterwards (a memory map: ~1 ms a frame).
   CRC-32 per frame.
 - Key (the file name): size, frame count, fps and a hash of the renderer's code (every module of
   ``livehdr.scenes``, the SDR tone curve) with the livehdr, numpy and numba versions, so a changed renderer
-  never plays stale frames.
+  never plays stale frames; building one removes the same clip's files from earlier renderers.
 - Built under a temporary name and renamed into place when complete, with a progress line. A damaged file
   (wrong size, bad header) is rebuilt with one line on stderr; a frame whose CRC does not match is rendered
   instead (one line), and the file is removed so that the next run rebuilds it.
@@ -66,8 +66,10 @@ def renderer_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def cache_path(width: int, height: int, frames: int, fps: float) -> str:
-    return os.path.join(cache_dir(), f"demo-{width}x{height}-{frames}f-{fps:g}fps-{renderer_fingerprint()}.rgb")
+def cache_path(width: int, height: int, frames: int, fps: float, fingerprint: str | None = None) -> str:
+    """``fingerprint`` "*": the glob of every renderer's file for this clip."""
+    fingerprint = renderer_fingerprint() if fingerprint is None else fingerprint
+    return os.path.join(cache_dir(), f"demo-{width}x{height}-{frames}f-{fps:g}fps-{fingerprint}.rgb")
 
 
 def render_frame(index: int, fps: float, width: int, height: int) -> np.ndarray:
@@ -151,6 +153,10 @@ class DemoCache:
                              force=i + 1 == self.frames)
                 f.write(crcs.tobytes())
             os.replace(tmp, self.path)
+            for stale in glob.glob(cache_path(self.width, self.height, self.frames, self.fps, "*")):
+                if stale != self.path:  # the same clip from an earlier renderer: never read again
+                    with contextlib.suppress(OSError):
+                        os.unlink(stale)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
