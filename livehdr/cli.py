@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "preview elsewhere); mpv: stream the HDR10 result with its sound and subtitles into "
                      "mpv, which signals HDR on Windows, macOS and Wayland (color-management-v1) and "
                      "tone-maps on SDR desktops and X11. See docs/WINDOW.md")
+    win.add_argument("--mpv-ipc", default=None, metavar="SOCKET",
+                     help="--player mpv: put mpv's JSON IPC socket here (for scripts; default: a private one)")
+    win.add_argument("--mpv-args", default="", metavar="'ARGS'",
+                     help="--player mpv: extra mpv options, e.g. '--vo=gpu-next --fs'")
     return p
 
 
@@ -324,6 +328,8 @@ def run_window(args, levels: ReferenceLevels) -> int:
     if args.output is not None:
         raise UserError("--window with --output (showing and recording at once) is not supported yet: record "
                         "with --output alone, or watch with the window alone")
+    if args.player == "mpv":
+        return run_player_mpv(args, levels)
     settings = window_settings(args, levels)
     app.check_window_settings(settings)
     operator = build_operator(args, levels)
@@ -341,6 +347,42 @@ def run_window(args, levels: ReferenceLevels) -> int:
     if args.stats:
         print("livehdr: median ms per stage: " + ", ".join(f"{k} {app.fmt_ms(v)}" for k, v in report.stage_ms.items()),
               file=sys.stderr)
+    return 0
+
+
+def run_player_mpv(args, levels: ReferenceLevels) -> int:
+    """--player mpv: the HDR10 stream (or SDR | HDR side by side with --compare) into mpv."""
+    import shlex
+
+    from livehdr.io.inputs import open_source
+    from livehdr.operators import create_operator, list_operators
+    from livehdr.window import app, mpv_player
+
+    reason = mpv_player.mpv_missing()
+    if reason:
+        raise UserError(reason)
+    kind = classify_input(args.input)
+    if kind not in ("video", "demo"):
+        raise UserError(f"--player mpv plays video files (and demo), not {kind} input; screen capture stays in "
+                        "livehdr's window")
+    try:
+        extra = tuple(shlex.split(args.mpv_args))
+    except ValueError as e:
+        raise UserError(f"--mpv-args: {e}") from None
+    view = "split" if (args.compare or args.view == "split") else "hdr"
+    settings = mpv_player.MpvSettings(levels=levels, view=view, input_gamma=args.input_gamma, ipc_path=args.mpv_ipc,
+                                      mpv_args=extra, title=f"livehdr - {args.input}", fullscreen=args.fullscreen)
+    operator = build_operator(args, levels)
+    base_config = operator.config
+    models = app.ModelSwitcher(
+        names=tuple(e.name for e in list_operators()),
+        create=lambda name, new_levels: create_operator(name, dataclasses.replace(base_config, levels=new_levels)))
+    source = open_source(args.input, hwaccel=args.hwaccel, capture_fps=args.capture_fps)
+    path = args.input if kind == "video" else None
+    report = mpv_player.run_mpv(settings, source, operator, models, path)
+    first = "-" if report.first_picture_s is None else f"{report.first_picture_s:.2f} s"
+    print(f"livehdr: streamed {report.written} frames into mpv in {report.seconds:.1f} s ({report.runs} run(s)); "
+          f"first picture after {first}", file=sys.stderr)
     return 0
 
 

@@ -416,6 +416,17 @@ def initial_state(settings: WindowSettings, bits: int) -> ViewState:
                      peak=settings.levels.peak, input_gamma=settings.input_gamma)
 
 
+WAYLAND_NOTE = ("Wayland: this window cannot tell the compositor its pixels are HDR (GLFW has no "
+                "color-management-v1, docs/WINDOW.md); for HDR on this desktop use --player mpv")
+
+
+def wayland_session() -> bool:
+    """A Wayland desktop (glfw picks its Wayland platform when WAYLAND_DISPLAY is set)."""
+    import os
+
+    return bool(os.environ.get("WAYLAND_DISPLAY"))
+
+
 def check_window_settings(settings: WindowSettings) -> None:
     """What can be refused before any source or model is opened."""
     if settings.screenshot is not None:
@@ -462,6 +473,8 @@ def run_window(settings: WindowSettings, source, operator, models: ModelSwitcher
         if settings.offscreen:
             presenter = OffscreenPresenter(cw, ch)
         else:
+            if wayland_session():
+                note(WAYLAND_NOTE)
             presenter = WindowPresenter(cw, ch, settings.title, fullscreen=settings.fullscreen)
             if presenter.bits.get("red", 8) < 10:
                 warn(f"the window got {presenter.bits.get('red', 8)} bits per channel, not 10: gradients will "

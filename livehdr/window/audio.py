@@ -18,7 +18,9 @@ from livehdr.base.errors import UserError, one_line
 from livehdr.io.audio import AudioTrack
 
 QUEUE_SECONDS = 0.5  # decoded samples kept ahead of the device
-DEVICE_LATENCY = "high"  # PortAudio's safe buffer; the clock accounts for it (DAC times), so sync is kept
+# Seconds of device buffer: the callback needs the GIL, which a 1080p draw can hold for 100+ ms (at PortAudio's
+# "high" default the ALSA -> PulseAudio route underran hundreds of times a minute). The clock reads DAC times.
+DEVICE_LATENCY = 0.25
 
 
 def no_audio_reason() -> str | None:
@@ -80,7 +82,8 @@ class AudioPlayer:
                 return self._frozen
         pts, dac, seconds = anchor
         now = self.stream.time
-        return min(pts + max(0.0, now - dac), pts + seconds)
+        # before its DAC time the buffer is still queued: what plays now is that much earlier in the media
+        return min(pts + (now - dac), pts + seconds)
 
     @property
     def holding(self) -> bool:
