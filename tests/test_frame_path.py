@@ -18,6 +18,7 @@ from livehdr.operators import OperatorConfig, create_operator
 from livehdr.pipeline import ConversionSettings, device_frames, run_conversion
 
 CUDA = pytest.mark.skipif(not choice.cuda_available(), reason="needs CUDA")
+NUMBA_LINE = choice.describe("cpu", threads=device_frames.packer_threads())  # "... (numba, 1 thread)" on 2 cores
 
 
 def test_the_choice_follows_the_switch_and_the_device():
@@ -36,6 +37,7 @@ def test_the_choice_follows_the_switch_and_the_device():
 
 def test_the_start_up_line_names_the_path():
     assert choice.describe("cpu") == "frame path: cpu (numba, 1 thread)"
+    assert choice.describe("cpu", threads=4) == "frame path: cpu (numba, 4 threads)"
     assert choice.describe("torch-cpu") == "frame path: torch-cpu (test switch LIVEHDR_FRAME_PATH)"
     assert choice.describe("cuda", nvdec=True, precision="fp16", graphs=True) == \
         "frame path: cuda (NVDEC, fp16, graphs)"
@@ -123,7 +125,7 @@ def test_device_path_equals_the_numba_path(clip, tmp_path, monkeypatch, capsys, 
     numba_out, torch_out = tmp_path / "numba.mkv", tmp_path / "torch.mkv"
     ref, ref_err = _convert(clip, numba_out, model, "cpu", monkeypatch, capsys, device)
     got, got_err = _convert(clip, torch_out, model, switch, monkeypatch, capsys, device)
-    assert "livehdr: frame path: cpu (numba, 1 thread)" in ref_err.splitlines()
+    assert f"livehdr: {NUMBA_LINE}" in ref_err.splitlines()
     assert any(ln.startswith(line) for ln in got_err.splitlines()), got_err
 
     a, b = read_video(numba_out), read_video(torch_out)
@@ -207,7 +209,7 @@ def test_window_read_back_on_the_device_path_equals_the_numba_path(clip, monkeyp
 
     ref, ref_err = _first_live_frame(clip, "cpu", monkeypatch, capsys)
     got, got_err = _first_live_frame(clip, "torch-cpu", monkeypatch, capsys)
-    assert "livehdr: frame path: cpu (numba, 1 thread)" in ref_err.splitlines()
+    assert f"livehdr: {NUMBA_LINE}" in ref_err.splitlines()
     assert "livehdr: frame path: torch-cpu (test switch LIVEHDR_FRAME_PATH)" in got_err.splitlines()
     assert got.hdr.dtype == np.float32 and got.hdr.shape == ref.hdr.shape == (96, 128, 3)
     np.testing.assert_allclose(got.hdr, ref.hdr, rtol=1e-5, atol=1e-6)

@@ -57,8 +57,19 @@ def use_cuda_graphs(operator, device) -> bool:
     return True
 
 
+def packer_threads() -> int:
+    """The numba threads the file writer's packer runs on (``pack.share_cores_in_this_thread`` at its default
+    share of the cores), for the start-up line."""
+    import numba
+
+    from livehdr.color import pack
+
+    (fraction,) = pack.share_cores_in_this_thread.__defaults__
+    return max(1, int(numba.config.NUMBA_NUM_THREADS * fraction))
+
+
 def frame_path_line(kind: str, operator, source=None) -> str:
-    return describe(kind, nvdec=getattr(source, "hwaccel", None) == "cuda",
+    return describe(kind, nvdec=getattr(source, "hwaccel", None) == "cuda", threads=packer_threads(),
                     precision=getattr(operator, "precision", None) if kind == "cuda" else None,
                     graphs=kind == "cuda" and graphable_network(operator) is not None)
 
