@@ -31,7 +31,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu
 tests=${LIVEHDR_CHECK_TESTS:-tests/test_video.py tests/test_device_pack.py tests/test_frame_path.py \
 tests/test_device_table.py tests/test_mqnet.py::test_cuda_fp16_matches_cpu}  # override: a dry run elsewhere
 # shellcheck disable=SC2086
-timeout 270 "$PY" -m pytest -q -p no:cacheprovider -rs $tests > "$out/tests.txt" 2>&1
+timeout 240 "$PY" -m pytest -q -p no:cacheprovider -rs $tests > "$out/tests.txt" 2>&1
 tests_rc=$?
 # 2. the figures (one JSON object on stdout)
 timeout 180 "$PY" -m livehdr.bench --gpu --json > "$out/bench.json" 2> "$out/bench.err"
