@@ -12,7 +12,7 @@ import sys
 import time
 
 from livehdr import __version__
-from livehdr.argtypes import positive_float, positive_int
+from livehdr.argtypes import name_value, positive_float, positive_int
 from livehdr.base.errors import Stopped, UserError
 from livehdr.base.memory import keep_freed_memory
 from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT, ReferenceLevels
@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"cd/m2 for SDR reference white (default: {PAPER_WHITE_BT2408:g}, ITU-R BT.2408)")
     model.add_argument("--peak", type=positive_float, default=PEAK_DEFAULT, metavar="NITS",
                        help=f"display / mastering peak in cd/m2 (default: {PEAK_DEFAULT:g})")
+    model.add_argument("--curve-param", type=name_value, action="append", default=[], metavar="NAME=VALUE",
+                       help="a classical curve's parameter, within its range (e.g. bt2446a sdr_white=120, "
+                       "48..400 cd/m2); repeat for several; --list-models shows each curve's")
     model.add_argument("--saturation", type=float, default=1.0,
                        help="chroma scale after expansion, 1.0 = unchanged (default: 1.0)")
 
@@ -174,7 +177,8 @@ def operator_config(args, levels: ReferenceLevels):
     if not (0.0 <= args.saturation <= 4.0):
         raise UserError(f"--saturation {args.saturation:g} is outside 0..4")
     return OperatorConfig(levels=levels, input_gamma=args.input_gamma, saturation=args.saturation,
-                          device=args.device, weights=args.weights, precision=args.precision)
+                          device=args.device, weights=args.weights, precision=args.precision,
+                          params=tuple(args.curve_param))
 
 
 def build_operator(args, levels: ReferenceLevels):
@@ -186,9 +190,9 @@ def build_operator(args, levels: ReferenceLevels):
 def conversion_settings(args, levels: ReferenceLevels):
     from livehdr.pipeline import ConversionSettings
 
-    from livehdr.io.inputs import is_screen_spec
+    from livehdr.io.capture import is_capture_spec
 
-    preset = args.preset or ("ultrafast" if is_screen_spec(args.input) else "fast")
+    preset = args.preset or ("ultrafast" if is_capture_spec(args.input) else "fast")
     return ConversionSettings(output=args.output, levels=levels, hlg=args.hlg, crf=args.crf, preset=preset,
                               encoder=args.encoder, overwrite=args.overwrite, max_frames=args.max_frames)
 
@@ -204,11 +208,11 @@ def window_settings(args, levels: ReferenceLevels):
 
 def classify_input(spec: str) -> str:
     """'demo', 'screen', 'image', 'folder' or 'video'."""
-    from livehdr.io.inputs import is_screen_spec
+    from livehdr.io.capture import is_capture_spec
 
     if spec == "demo":
         return "demo"
-    if is_screen_spec(spec):
+    if is_capture_spec(spec):
         return "screen"
     if os.path.isdir(spec):
         return "folder"
@@ -244,17 +248,8 @@ def run_stills(args, levels: ReferenceLevels) -> int:
     if args.output is None:
         raise UserError("stills need --output (a .exr or .png file, or a folder for a folder input)")
     operator = build_operator(args, levels)
-    report = stills.convert(args.input, args.output, operator, levels.for_content(operator.content_peak),
-                            folder_format=args.format, overwrite=args.overwrite)
-    if report.skipped:
-        print(f"livehdr: skipped {report.skipped} image(s) whose output already exists "
-              f"(add --overwrite to redo them)", file=sys.stderr)
-    for failure in report.failures:
-        print(f"livehdr: error: {failure}", file=sys.stderr)
-    if report.failures:
-        total = report.converted + len(report.failures)
-        print(f"livehdr: {report.converted} of {total} images converted", file=sys.stderr)
-        return 2
+    stills.convert(args.input, args.output, operator, levels.for_content(operator.content_peak),
+                   folder_format=args.format, overwrite=args.overwrite)
     return 0
 
 
@@ -522,6 +517,11 @@ def run(args) -> int:
         return print_models()
     if args.input is None:
         raise UserError("no --input given; try --input demo, a video, an image or a folder (see --help)")
+    if args.curve_param:
+        from livehdr.operators.classical import CURVES
+
+        if (args.model or "") not in CURVES:
+            raise UserError(f"--curve-param is for the classical curves ({', '.join(CURVES)}); give --model")
     kind = classify_input(args.input)
     levels = reference_levels(args)  # validate numbers before any work
     for option in options_not_applying(args, kind):

@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 
+import numpy as np
 import pytest
 
 from _batch_media import make_library
@@ -272,3 +273,35 @@ def test_one_forward_and_head_maps_for_both_int8_networks():
         assert issubclass(cls, Int8Network)
         assert "forward" not in vars(cls)  # the shared one, not a copy
     assert "head_maps" not in vars(CalibratedAtLoadInt8)
+
+
+# 9 ---------------------------------------------------------------------------------------------------------
+def test_dead_code_is_gone():
+    from livehdr.io import inputs, stills
+    from livehdr.models import mqnet
+
+    assert not hasattr(stills, "convert_folder") and not hasattr(stills, "StillsReport")
+    assert not hasattr(mqnet, "padded_size") and not hasattr(inputs, "is_screen_spec")
+
+
+def test_curve_param_reaches_the_curve_and_is_checked_against_its_range(tmp_path, capsys):
+    from PIL import Image
+
+    from livehdr.io.imagefiles import read_exr
+
+    Image.new("RGB", (32, 24), (128, 128, 128)).save(tmp_path / "grey.png")  # mid grey: white goes to the peak
+    base = ["-i", tmp_path / "grey.png", "--model", "bt2446a"]
+    assert _run(capsys, *base, "-o", tmp_path / "a.exr")[0] == 0
+    assert _run(capsys, *base, "-o", tmp_path / "b.exr", "--curve-param", "sdr_white=200")[0] == 0
+    a, b = read_exr(str(tmp_path / "a.exr")), read_exr(str(tmp_path / "b.exr"))
+    assert not np.allclose(a, b)  # the parameter changed the expansion
+    code, err = _run(capsys, *base, "-o", tmp_path / "c.exr", "--curve-param", "sdr_white=1000")
+    assert code == 2 and err == "livehdr: error: bt2446a sdr_white=1000 is outside 48..400\n"
+    code, err = _run(capsys, *base, "-o", tmp_path / "c.exr", "--curve-param", "knee=2")
+    assert code == 2 and err == "livehdr: error: bt2446a has no parameter 'knee'; it takes: sdr_white\n"
+    code, err = _run(capsys, "-i", tmp_path / "grey.png", "-o", tmp_path / "c.exr", "--curve-param", "x=1")
+    assert code == 2 and err.startswith("livehdr: error: --curve-param is for the classical curves"), err
+    with pytest.raises(SystemExit):
+        cli.main(["-i", "demo", "--curve-param", "sdr_white"])
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "c.exr").exists()

@@ -5,11 +5,6 @@ from livehdr.io.capture import CAPTURE_FPS, is_capture_spec, open_screen_source
 from livehdr.io.sources import DemoSource, FileSource, Source
 
 
-def is_screen_spec(spec: str) -> bool:
-    """screen, screen:N, screen:x,y,w,h or window:TITLE: a live capture."""
-    return is_capture_spec(spec)
-
-
 def open_source(spec: str, hwaccel: str = "auto", capture_fps: float | None = None) -> Source:
     """'demo' -> DemoSource, 'screen[:...]' / 'window:TITLE' -> a live capture, anything else -> FileSource."""
     if spec == "demo":

@@ -1,12 +1,9 @@
-"""Still images: one photo or a folder of photos -> HDR EXR (absolute cd/m2) or PQ PNG (cICP).
-
-The operator is created once by the caller and reused for every file of a folder.
+"""Still images: one photo -> HDR EXR (absolute cd/m2) or PQ PNG (cICP). Folders: livehdr.batch, which
+calls ``convert_file`` per image with one operator for all of them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 import os
-import sys
 
 import numpy as np
 
@@ -57,19 +54,11 @@ def _same_file(a: str, b: str) -> bool:
         os.path.exists(b) and os.path.samefile(a, b))
 
 
-@dataclass(frozen=True)
-class StillsReport:
-    converted: int
-    failures: tuple[str, ...]  # one line each
-    skipped: int = 0  # folder conversions: outputs that already existed (complete: written atomically)
-
-
 def convert(src: str, dst: str, operator, levels: color.ReferenceLevels, folder_format: str = "exr",
-            overwrite: bool = False) -> StillsReport:
-    """A file to a file, or a folder to a folder. ``levels`` are the display's, with the operator's content
-    peak as their source peak. Per-image failures of a folder are collected, not raised."""
-    if os.path.isdir(src):
-        return convert_folder(src, dst, operator, levels, folder_format, overwrite)
+            overwrite: bool = False) -> None:
+    """One image file to ``dst`` (a file, or a folder to put ``NAME.<folder_format>`` in). ``levels`` are the
+    display's, with the operator's content peak as their source peak. Folders of images go through
+    ``livehdr.batch`` (resumable, in parallel), not through here."""
     ext = os.path.splitext(dst)[1].lower()
     if os.path.isdir(dst):
         dst = os.path.join(dst, os.path.splitext(os.path.basename(src))[0] + "." + folder_format)
@@ -86,36 +75,3 @@ def convert(src: str, dst: str, operator, levels: color.ReferenceLevels, folder_
     if os.path.exists(dst) and not overwrite:
         raise UserError(f"output exists: {dst} (add --overwrite to replace it)")
     convert_file(src, dst, operator, levels)
-    return StillsReport(1, ())
-
-
-def convert_folder(src: str, dst: str, operator, levels: color.ReferenceLevels, folder_format: str,
-                   overwrite: bool = False) -> StillsReport:
-    from tqdm import tqdm
-
-    if os.path.exists(dst) and not os.path.isdir(dst):
-        raise UserError(f"a folder input needs a folder output, but {dst} is a file")
-    if os.path.abspath(src) == os.path.abspath(dst):
-        raise UserError("output folder is the input folder; choose another one")
-    files = sorted(f for f in os.listdir(src) if f.lower().endswith(INPUT_EXTENSIONS)
-                   and os.path.isfile(os.path.join(src, f)))
-    if not files:
-        raise UserError(f"no PNG, JPEG or TIFF images in {src}")
-    try:
-        os.makedirs(dst, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create output folder {dst}: {e.strerror}") from None
-    check_writable(os.path.join(dst, "x"))
-    failures = []
-    outputs = {name: os.path.join(dst, os.path.splitext(name)[0] + "." + folder_format) for name in files}
-    # Outputs are renamed into place only when complete, so an existing one is a finished earlier result:
-    # a second run after an interruption only does what is missing.
-    done = [] if overwrite else [name for name in files if os.path.isfile(outputs[name])]
-    files = [name for name in files if name not in done]
-    for name in tqdm(files, desc="converting", unit="img", file=sys.stderr, disable=len(files) < 2):
-        out = outputs[name]
-        try:
-            convert_file(os.path.join(src, name), out, operator, levels)
-        except UserError as e:
-            failures.append(str(e))
-    return StillsReport(len(files) - len(failures), tuple(failures), skipped=len(done))

@@ -32,7 +32,6 @@ still load.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -317,6 +316,3 @@ def mqnet(**kw) -> MQNet:
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
-
-def padded_size(h: int, w: int) -> tuple[int, int]:
-    return math.ceil(h / ALIGN) * ALIGN, math.ceil(w / ALIGN) * ALIGN
