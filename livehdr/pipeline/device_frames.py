@@ -1,9 +1,12 @@
 """The operator stage of the pipelines on the chosen frame path (issue #25, ``engine/frame_path_choice.py``).
 
-- ``cpu``: the operator's numpy output (or a LUT operator's ``LutFrame``), packed by numba in the writer;
-- ``cuda`` / ``torch-cpu``: the decoded frame is uploaded once (pinned on CUDA), the operator runs in torch on
-  the device (a LUT operator's LUT is applied there as a trilinear ``grid_sample``), and the writer packs
-  the ``DeviceFrame`` on the device with one download of the 10-bit planes (``engine/device_frame.py``).
+- ``cpu``: what ``stages.TableComposer.frame`` gives (a pointwise operator's ``TableFrame``, else the numpy
+  output or a ``LutFrame``), packed by numba in the writer;
+- ``cuda`` / ``torch-cpu``: the decoded frame is uploaded once (pinned on CUDA); a pointwise operator's composed
+  table goes with it (a LUT operator's is composed on the device each frame) and is applied there when the
+  writer packs the ``DeviceTableFrame``; any other operator runs in torch on the device (its network from a
+  CUDA graph on CUDA) and the writer packs the ``DeviceFrame`` there. Either way one download of the 10-bit
+  planes goes into the encoder's frame (``engine/device_frame.py``). ``WindowStage`` is the live window's twin.
 
 Both paths take the same operator calls in the same order, so temporal state (the learned operators' head
 maps, the LUT operators' basis weights) evolves alike, and the planes agree to +-1 code value.
