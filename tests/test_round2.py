@@ -305,3 +305,21 @@ def test_curve_param_reaches_the_curve_and_is_checked_against_its_range(tmp_path
         cli.main(["-i", "demo", "--curve-param", "sdr_white"])
     assert capsys.readouterr().err.count("\n") == 1
     assert not (tmp_path / "c.exr").exists()
+
+
+# 13 --------------------------------------------------------------------------------------------------------
+def test_scenes_are_split_by_job_and_the_old_import_paths_work():
+    from livehdr import scenes
+    from livehdr.scenes import demo, kernels, procedural, render, sampler, types
+
+    for name in scenes.__all__:  # the package's names, and the old module's, are the new modules' objects
+        assert getattr(procedural, name) is getattr(scenes, name)
+    assert scenes.render_scene is render.render_scene and scenes.random_scene_params is sampler.random_scene_params
+    assert scenes.demo_frame_sdr is demo.demo_frame_sdr and scenes.SceneParams is types.SceneParams
+    for module in (types, kernels, render, sampler, demo):
+        assert len(open(module.__file__).read().splitlines()) < 400, module.__name__
+    # every numba kernel lives in kernels.py, and nothing else does there
+    assert all(hasattr(getattr(kernels, n), "py_func") for n in ("_outdoor_kernel", "_room_kernel", "_face_kernel",
+                                                                  "_sphere_kernel"))
+    assert not any(hasattr(v, "py_func") for m in (types, render, sampler, demo) for v in vars(m).values()
+                   if getattr(v, "__module__", None) == m.__name__)
