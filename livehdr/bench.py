@@ -412,7 +412,8 @@ def gpu_report(args) -> dict:
     from livehdr.pipeline.gpu_bench import gpu_figures
 
     with tempfile.TemporaryDirectory(prefix="livehdr-gpu-") as folder:
-        return gpu_figures(folder, make_test_clip, lambda key: print(f"livehdr.bench: {key} done", file=sys.stderr))
+        return gpu_figures(folder, make_test_clip, lambda key, section: print(
+            f"livehdr.bench: {key} done: {json.dumps(section)}", file=sys.stderr, flush=True))
 
 
 def run(argv=None) -> tuple[dict, bool]:

@@ -44,9 +44,19 @@ text = open(f"{out}/tests.txt", errors="replace").read()
 counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)", text.splitlines()[-1] if text else "")}
 try:
     bench = json.load(open(f"{out}/bench.json"))
-except (OSError, ValueError):
+except (OSError, ValueError):  # cut short: keep the sections it finished ("livehdr.bench: KEY done: {...}")
     err = open(f"{out}/bench.err", errors="replace").read().strip().splitlines()
     bench = {"error": err[-1] if err else f"bench exited {bench_rc}"}
+    for line in err:
+        m = re.match(r"livehdr\.bench: (\w+) done: (.*)$", line)
+        if m:
+            bench[m.group(1)] = json.loads(m.group(2))
+    try:
+        from livehdr.pipeline.gpu_bench import figures_of, goal_table
+
+        bench["goals"] = goal_table(figures_of(bench))
+    except Exception as e:  # the summary must still print
+        bench["goals_error"] = str(e)
 gpu = bench.get("gpu", bench)
 smi = open(f"{out}/gpu.txt", errors="replace").read().splitlines()
 device = gpu.get("device") or (smi[1].split(",")[0].strip() if len(smi) > 1 else None)

@@ -184,15 +184,16 @@ def _guarded(report: dict, key: str, fn, progress):
         report[key] = fn()
     except Exception as e:  # reported in the JSON, the bench goes on
         report[key] = {"error": (str(e).strip().splitlines() or [type(e).__name__])[0]}
-    progress(key)
+    progress(key, report[key])
 
 
 CLIP_FRAMES, CLIP_RATE = 120, 60  # the 4K clip of the conversion, start-up and passthrough figures
 
 
-def gpu_figures(folder: str, make_clip, progress=lambda key: None) -> dict:
+def gpu_figures(folder: str, make_clip, progress=lambda key, section: None) -> dict:
     """Every figure of the goals table on the first CUDA device; ``make_clip(path, w, h, frames, rate)``
-    writes the SDR test clip, ``progress(key)`` is told as each figure is done."""
+    writes the SDR test clip, ``progress(key, section)`` is given each section as it is done (so a run cut
+short by its time limit still shows what it measured)."""
     import torch
 
     from livehdr.engine.cuda_timing import measure
