@@ -36,3 +36,16 @@ def name_value(text: str) -> tuple[str, float]:
     if number != number or number in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"{text!r}: the value must be finite")
     return name.strip(), number
+
+
+def parse_size(text: str, minimum: int = 2, maximum: int | None = None, even: bool = False) -> tuple[int, int]:
+    """'WIDTHxHEIGHT' -> (width, height), each side in minimum..maximum (and even when asked); the one parser of
+    every --size. Raises argparse.ArgumentTypeError with one line (argparse reports it as a bad value)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 320x240") from None
+    top = f"..{maximum}" if maximum is not None else " or more"
+    if min(w, h) < minimum or (maximum is not None and max(w, h) > maximum) or (even and (w % 2 or h % 2)):
+        raise argparse.ArgumentTypeError(f"{text!r}: each side must be {'even and ' if even else ''}{minimum}{top}")
+    return w, h

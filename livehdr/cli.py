@@ -54,6 +54,10 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from livehdr.color.transfer import INPUT_GAMMAS
+    from livehdr.engine.device import PRECISIONS
+    from livehdr.window.renderer import LAYOUTS, MODES, VIEWS  # numpy and colour only: no GL at import
+
     p = OneLineParser(
         prog="run_live.py",
         description="livehdr: expand SDR video, game frames and photos into real HDR with a learned "
@@ -89,11 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="weights for a learned model, instead of the shipped file")
     model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                        help="where learned models run (default: cuda when available)")
-    model.add_argument("--precision", choices=("auto", "fp32", "int8", "fp16"), default="auto",
+    model.add_argument("--precision", choices=PRECISIONS, default="auto",
                        help="learned models: auto = fp16 on CUDA; on the CPU the model's shipped int8 twin "
                        "(e.g. mqnet-int8) when its card meets the quality goals, else fp32; int8 = that twin, "
                        "or the model quantized at load (default: auto)")
-    model.add_argument("--input-gamma", choices=("srgb", "2.2", "2.4"), default="srgb",
+    model.add_argument("--input-gamma", choices=INPUT_GAMMAS, default="srgb",
                        help="the SDR input's display EOTF: piecewise sRGB, gamma 2.2 (many games/PCs) or "
                        "2.4 (BT.1886 video) (default: srgb)")
     model.add_argument("--paper-white", type=positive_float, default=PAPER_WHITE_BT2408, metavar="NITS",
@@ -135,11 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="open the live window (the default when no --output is given; writing a file "
                      "while showing it is not supported yet)")
     win.add_argument("--compare", action="store_true", help="split view: SDR input beside the HDR result")
-    win.add_argument("--layout", choices=("wipe", "side"), default="wipe",
+    win.add_argument("--layout", choices=LAYOUTS, default="wipe",
                      help="comparison layout (default: wipe)")
-    win.add_argument("--view", choices=("hdr", "sdr", "split", "heatmap", "diff"), default=None,
+    win.add_argument("--view", choices=VIEWS, default=None,
                      help="initial view (default: split with --compare, else hdr)")
-    win.add_argument("--mode", choices=("pq", "sdr"), default=None,
+    win.add_argument("--mode", choices=MODES, default=None,
                      help="window output: pq for an HDR10 display, sdr for a tone-mapped preview "
                      "(default: pq on a 10-bit HDR screen, else sdr)")
     win.add_argument("--fullscreen", action="store_true", help="start fullscreen")

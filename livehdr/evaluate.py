@@ -5,7 +5,7 @@ every scene gives ``--views`` views, and every view is turned into 8-bit SDR by 
 clip, gamma 2.2, Reinhard, ACES, Hable) at every exposure (-1/0/+1 stops around the key), so each scene,
 each recipe, each exposure and each exposure x curve of a scene is reported on its own (``--cases N`` gives
 the older N cases cycling through recipes and exposures instead). Every operator expands the same SDR and
-is compared with the HDR target on absolute light (paper white 203 cd/m2, peak 1000):
+is compared with the HDR target on absolute light (paper white and peak: color/levels.py's defaults):
 - PU21-PSNR (banding_glare, livehdr.metrics);
 - mean |log10| luminance error where the SDR input was clipped ("highlight") and on mid-tones;
 - ColorVideoVDP (JOD) when the optional ``pycvvdp`` package is installed.
@@ -22,6 +22,7 @@ import numpy as np
 
 from livehdr.base.errors import UserError
 from livehdr.base.memory import keep_freed_memory
+from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
 
 BASELINES = ("naive", "bt2446a", "bt2446c")
 METRICS = ("pu21_psnr", "highlight_log10_error", "midtone_log10_error")
@@ -39,7 +40,7 @@ def _cvvdp_metric():
         return None
 
 
-def evaluate(operators: dict, cases: list, paper_white: float = 203.0, use_cvvdp: bool = True) -> dict:
+def evaluate(operators: dict, cases: list, paper_white: float = PAPER_WHITE_BT2408, use_cvvdp: bool = True) -> dict:
     """{operator: {"mean": {...}, "per_recipe": {...}, "cases": [...]}} over the same cases."""
     from livehdr.metrics import frame_metrics, nanmean
 
@@ -166,13 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parse_size(s: str) -> tuple[int, int]:
+    from livehdr.argtypes import parse_size
+
     try:
-        w, h = (int(v) for v in s.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--size {s!r}: expected WxH, e.g. 320x240") from None
-    if not (16 <= w <= 4096 and 16 <= h <= 4096):
-        raise UserError(f"--size {s}: each side must be 16..4096")
-    return w, h
+        return parse_size(s, minimum=16, maximum=4096)
+    except argparse.ArgumentTypeError as e:
+        raise UserError(f"--size {e}") from None
 
 
 def run(args) -> dict:
@@ -219,7 +219,7 @@ def run(args) -> dict:
     summary = {
         "data": [im.name for im in images], "split": split, "cases": len(cases),
         "views": args.views if args.cases is None else None, "size": f"{width}x{height}",
-        "seed": args.seed, "paper_white": 203.0, "peak": 1000.0, "notes": notes,
+        "seed": args.seed, "paper_white": PAPER_WHITE_BT2408, "peak": PEAK_DEFAULT, "notes": notes,
         "beats_naive": {n: beats_naive(results, n) for n in names if n != "naive"},
         "goals": {n: goals(results, n) for n in names if n != "naive"},
         "results": results,

@@ -86,13 +86,9 @@ def pumping_percent(means: np.ndarray) -> float:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
-    if w < 64 or h < 64 or w % 2 or h % 2:
-        raise argparse.ArgumentTypeError(f"{text!r}: both sides must be even and at least 64")
-    return w, h
+    from livehdr.argtypes import parse_size as sized
+
+    return sized(text, minimum=64, even=True)
 
 
 def main(argv=None) -> int:

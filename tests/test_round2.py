@@ -323,3 +323,43 @@ def test_scenes_are_split_by_job_and_the_old_import_paths_work():
                                                                   "_sphere_kernel"))
     assert not any(hasattr(v, "py_func") for m in (types, render, sampler, demo) for v in vars(m).values()
                    if getattr(v, "__module__", None) == m.__name__)
+
+
+# 8 (the rest) ---------------------------------------------------------------------------------------------
+def test_each_list_of_choices_is_typed_once():
+    import ast
+
+    from livehdr.color.transfer import INPUT_GAMMAS
+    from livehdr.engine.device import PRECISIONS
+    from livehdr.window import renderer
+
+    parser = cli.build_parser()
+    choices = {a.dest: tuple(a.choices) for a in parser._actions if a.choices}
+    assert choices["input_gamma"] is INPUT_GAMMAS and choices["precision"] is PRECISIONS
+    assert choices["view"] is renderer.VIEWS and choices["mode"] is renderer.MODES
+    assert renderer.INPUT_GAMMAS is INPUT_GAMMAS
+    # No other module spells the gamma tuple out.
+    spelled = []
+    for folder, _, names in os.walk(os.path.join(REPO, "livehdr")):
+        for n in names:
+            if n.endswith(".py"):
+                tree = ast.parse(open(os.path.join(folder, n)).read())
+                spelled += [n for node in ast.walk(tree) if isinstance(node, ast.Tuple)
+                            and [getattr(e, "value", None) for e in node.elts] == ["srgb", "2.2", "2.4"]]
+    assert spelled == ["transfer.py"]
+
+
+def test_one_size_parser_and_evaluate_takes_the_reference_levels():
+    import argparse
+
+    from livehdr import evaluate
+    from livehdr.argtypes import parse_size
+    from livehdr.base.errors import UserError
+
+    assert parse_size("320x240") == (320, 240)
+    with pytest.raises(argparse.ArgumentTypeError, match="each side must be even and 64 or more"):
+        parse_size("65x64", minimum=64, even=True)
+    with pytest.raises(UserError, match=r"--size '8x8': each side must be 16\.\.4096"):
+        evaluate._parse_size("8x8")
+    source = open(evaluate.__file__).read()
+    assert "203" not in source and "1000" not in source

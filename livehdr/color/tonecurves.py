@@ -18,6 +18,7 @@ import numpy as np
 
 from livehdr import color
 from livehdr.color.shim import _NumpyOps, _prepare
+from livehdr.color.transfer import INPUT_GAMMAS
 
 
 def tonemap_clip(x):
@@ -127,7 +128,6 @@ def quantize_8bit(code) -> np.ndarray:
 # found once per (curve, gamma, white) by bisection on the numpy reference; a frame then costs one binary
 # search per channel (no pow, no division).
 _CURVE_NAMES = ("clip", "reinhard", "aces", "hable")
-_GAMMAS = ("srgb", "2.2", "2.4")
 
 
 @functools.lru_cache(maxsize=16)
@@ -173,8 +173,8 @@ def sdr8_from_hdr(hdr_linear: np.ndarray, exposure: float = 1.0, curve: str = "a
     """
     if curve not in _CURVE_NAMES:
         raise ValueError(f"unknown tone curve {curve!r}; choose one of {', '.join(_CURVE_NAMES)}")
-    if encode_gamma not in _GAMMAS:
-        raise ValueError(f"unknown encode gamma {encode_gamma!r}; choose one of {', '.join(_GAMMAS)}")
+    if encode_gamma not in INPUT_GAMMAS:  # the SDR a curve makes is decoded with one of the input gammas
+        raise ValueError(f"unknown encode gamma {encode_gamma!r}; choose one of {', '.join(INPUT_GAMMAS)}")
     if not exposure > 0:
         raise ValueError(f"exposure must be positive, got {exposure}")
     hdr = np.ascontiguousarray(hdr_linear, dtype=np.float32)

@@ -15,6 +15,7 @@ from livehdr.base.errors import UserError
 from livehdr.base.resources import resource_dir
 from livehdr.color.glsl import glsl_float, glsl_mat3, glsl_vec3, glsl_defines
 from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
+from livehdr.color.transfer import INPUT_GAMMAS
 
 GL_MIN_VERSION = 330  # GLSL 3.30 core: texelFetch, bvec mix, gl_VertexID
 GL_RGB10_A2 = 0x8059  # internal format (DESIGN.md: create with dtype 'f1', read back with 'f4')
@@ -22,7 +23,6 @@ GL_RGB10_A2 = 0x8059  # internal format (DESIGN.md: create with dtype 'f1', read
 VIEWS = ("hdr", "sdr", "split", "heatmap", "diff")
 LAYOUTS = ("wipe", "side")
 MODES = ("pq", "sdr")
-INPUT_GAMMAS = ("srgb", "2.2", "2.4")
 DITHER_10BIT = 1.0 / 1023.0
 # Classical curves present.frag evaluates itself from the SDR texture (#define SHADER_CURVE n).
 SHADER_CURVES = {"naive": 1, "bt2446c": 2, "bt2446a": 3}
