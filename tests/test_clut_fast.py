@@ -31,9 +31,9 @@ def scene(seed: int, h: int = 270, w: int = 480) -> np.ndarray:
     return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
 
 
-def random_clut(seed: int) -> CLUT:
+def random_clut(seed: int, **config) -> CLUT:
     torch.manual_seed(seed)
-    m = CLUT().eval()
+    m = CLUT(**config).eval()
     with torch.no_grad():
         m.cores.normal_(0.0, 0.6)
         for p in m.backbone.parameters():
@@ -49,11 +49,14 @@ def reference(model: CLUT, thumb: np.ndarray, weights: np.ndarray, gamma: str):
     return w, lut
 
 
-@pytest.mark.parametrize("which", ["shipped", "random"])
+@pytest.mark.parametrize("which", ["shipped", "random", "small"])
 def test_fast_forward_equals_the_reference(which):
     if which == "shipped" and not os.path.isfile(SHIPPED):
         pytest.skip("shipped clut weights absent")
-    model = load_model(SHIPPED, expect_arch="clut") if which == "shipped" else random_clut(3)
+    if which == "shipped":
+        model = load_model(SHIPPED, expect_arch="clut")
+    else:  # "small": another config (a 17^3 LUT, a narrower CNN, 3 bases)
+        model = random_clut(3) if which == "random" else random_clut(4, lut_size=17, width=4, bases=3, w_rank=12)
     fast = FastCLUT(model)
     for seed in range(3):
         frame = scene(seed)
@@ -64,7 +67,8 @@ def test_fast_forward_equals_the_reference(which):
             ref_w, ref_lut = reference(model, thumb, weights, gamma)
             assert np.abs(weights - ref_w).max() <= 1e-6 * max(1.0, np.abs(ref_w).max())
             lut = fast.lut_from_fields(fast.fields(weights, gamma), TOP, gamma)
-            assert lut.dtype == np.float32 and lut.shape == ref_lut.shape == (33, 33, 33, 3)
+            d = model.lut_size
+            assert lut.dtype == np.float32 and lut.shape == ref_lut.shape == (d, d, d, 3)
             assert np.abs(lut - ref_lut).max() <= (1e-6 if which == "shipped" else 5e-6)
             assert ref_lut.max() > 1.2  # real expansion, not a trivially equal naive LUT
 
