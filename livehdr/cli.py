@@ -252,8 +252,8 @@ def run_stills(args, levels: ReferenceLevels) -> int:
     if args.output is None:
         raise UserError("stills need --output (a .exr or .png file, or a folder for a folder input)")
     operator = build_operator(args, levels)
-    stills.convert(args.input, args.output, operator, levels.for_content(operator.content_peak),
-                   folder_format=args.format, overwrite=args.overwrite)
+    stills.convert(args.input, args.output, operator, operator.output_levels, folder_format=args.format,
+                   overwrite=args.overwrite)
     return 0
 
 

@@ -363,3 +363,13 @@ def test_one_size_parser_and_evaluate_takes_the_reference_levels():
         evaluate._parse_size("8x8")
     source = open(evaluate.__file__).read()
     assert "203" not in source and "1000" not in source
+
+
+def test_the_output_levels_are_computed_in_one_place():
+    from livehdr.color.levels import ReferenceLevels
+    from livehdr.operators import OperatorConfig, create_operator
+
+    op = create_operator("bt2446a", OperatorConfig(levels=ReferenceLevels(203.0, 600.0)))
+    assert op.output_levels == ReferenceLevels(203.0, 600.0, op.content_peak)
+    for module in ("cli.py", "batch/work.py"):  # the stills paths take it from the operator
+        assert "for_content(" not in open(os.path.join(REPO, "livehdr", module)).read(), module

@@ -110,7 +110,7 @@ def convert_image(job: Job, spec: OperatorSpec, weights: bytes | None = None) ->
     fp = _fingerprint(job)
     _make_folder(job.output)
     operator = get_operator(spec, weights)
-    stills.convert_file(job.source, job.output, operator, spec.config.levels.for_content(operator.content_peak))
+    stills.convert_file(job.source, job.output, operator, operator.output_levels)
     return {**fp, "frames": 1, "output_size": os.path.getsize(job.output),
             "seconds": round(time.perf_counter() - t0, 3)}
 

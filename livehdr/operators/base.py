@@ -54,6 +54,12 @@ class Operator:
         """cd/m2 of the brightest output: the source peak the display encoding rolls onto its peak."""
         return self.max_relative * self.levels.paper_white
 
+    @property
+    def output_levels(self):
+        """The display encoding's levels for this operator's output: the display's, with ``content_peak``
+        as the source peak (the one place this is computed; every sink takes it from here)."""
+        return self.levels.for_content(self.content_peak)
+
     def expand(self, code_values):  # pragma: no cover - abstract
         raise NotImplementedError
 
