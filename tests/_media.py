@@ -116,3 +116,17 @@ def drain_live(pipe, until, timeout=20.0):
         if frame is not None:
             got.append(frame)
     return got
+
+
+def read_content_light_level(nal: bytes) -> tuple[int, int] | None:
+    """(MaxCLL, MaxFALL) from a prefix SEI NAL, or None: the tests' reader of what the writer put there."""
+    import struct
+
+    from livehdr.io import hevc_sei
+
+    if len(nal) < 3 or hevc_sei.nal_type(nal) != hevc_sei.NAL_PREFIX_SEI:
+        return None
+    for t, p in hevc_sei._split_sei(hevc_sei.unescape_rbsp(nal[2:])) or []:
+        if t == hevc_sei.SEI_CONTENT_LIGHT_LEVEL and len(p) == 4:
+            return struct.unpack(">HH", p)
+    return None

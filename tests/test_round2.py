@@ -373,3 +373,9 @@ def test_the_output_levels_are_computed_in_one_place():
     assert op.output_levels == ReferenceLevels(203.0, 600.0, op.content_peak)
     for module in ("cli.py", "batch/work.py"):  # the stills paths take it from the operator
         assert "for_content(" not in open(os.path.join(REPO, "livehdr", module)).read(), module
+
+
+def test_a_helper_only_tests_used_lives_in_tests():
+    from livehdr.io import hevc_sei
+
+    assert not hasattr(hevc_sei, "read_content_light_level")  # now tests/_media.py

@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from _media import content_light_level, read_video
+from _media import content_light_level, read_content_light_level, read_video
 from livehdr import color
 from livehdr.io import hdr10 as sinks, hevc_sei
 from livehdr.color import ReferenceLevels
@@ -137,7 +137,7 @@ def test_content_light_level_rewrite(cll, fall):
     patched, found = hevc_sei.patch_sample(sample, hevc_sei.content_light_level_payload(cll, fall))
     nals = hevc_sei.split_length_prefixed(patched)
     assert found == 1 and nals[1] == slice_nal
-    assert hevc_sei.read_content_light_level(nals[0]) == (cll, fall)
+    assert read_content_light_level(nals[0]) == (cll, fall)
     assert b"\x00\x00\x00" not in nals[0] and b"\x00\x00\x02" not in nals[0]
 
 
@@ -164,7 +164,7 @@ def test_decoder_reads_the_rewritten_values(tmp_path):
         extradata = c.streams.video[0].codec_context.extradata
         for packet in c.demux(video=0):
             for nal in hevc_sei.split_length_prefixed(bytes(packet)):
-                value = hevc_sei.read_content_light_level(nal)
+                value = read_content_light_level(nal)
                 assert value in (None, (406, 406))
     assert bytes([placeholder >> 8, placeholder & 0xFF] * 2) not in extradata
     assert content_light_level(read_video(tmp_path / "m.mkv")["side_data"]) == (406, 406)

@@ -180,13 +180,3 @@ def hvcc_length_size(extradata: bytes | None) -> int:
     if extradata and len(extradata) >= 23 and extradata[0] == 1:
         return (extradata[21] & 3) + 1
     return 4
-
-
-def read_content_light_level(nal: bytes) -> tuple[int, int] | None:
-    """(MaxCLL, MaxFALL) from a prefix SEI NAL, or None (for tests and diagnostics)."""
-    if len(nal) < 3 or nal_type(nal) != NAL_PREFIX_SEI:
-        return None
-    for t, p in _split_sei(unescape_rbsp(nal[2:])) or []:
-        if t == SEI_CONTENT_LIGHT_LEVEL and len(p) == 4:
-            return struct.unpack(">HH", p)
-    return None
