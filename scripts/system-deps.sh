@@ -2,11 +2,11 @@
 # Debian/Ubuntu packages the tests and the window need: a virtual X server (10-bit capable) and Mesa's
 # EGL/GL drivers (llvmpipe) for headless OpenGL; libX11 + libXext (MIT-SHM) for screen capture;
 # PortAudio + its ALSA -> PulseAudio plugin for sound, PulseAudio (the tests start their own server) and
-# mpv (--player mpv).
+# mpv (--player mpv); util-linux (unshare) and iproute2 (ip) for the Ray tests' network namespaces.
 # Installs only what is missing; needs root or sudo.
 set -euo pipefail
 pkgs=(xvfb x11-utils libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libgles2 libx11-6 libxext6
-      libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils mpv)
+      libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils mpv util-linux iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
