@@ -150,7 +150,7 @@ class DemoCache:
                     f.write(rgb.tobytes())
                     crcs[i] = zlib.crc32(rgb)
                     progress(f"livehdr: rendering the demo once into {folder}: frame {i + 1}/{self.frames}",
-                             force=i + 1 == self.frames)
+                             force=i == 0)
                 f.write(crcs.tobytes())
             os.replace(tmp, self.path)
             for stale in glob.glob(cache_path(self.width, self.height, self.frames, self.fps, "*")):
@@ -192,7 +192,13 @@ _PROGRESS = {"shown": False, "last": 0.0}
 
 
 def progress(line: str | None, force: bool = False) -> None:
-    """One line on stderr rewritten in place (at most 10 times a second unless ``force``); None ends it."""
+    """One line on stderr rewritten in place (at most 10 times a second unless ``force``); None ends it.
+    When stderr is not a terminal (a log file), only the ``force`` lines are written, each on its own line."""
+    if not _isatty():
+        if line is not None and force:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        return
     if line is None:
         if _PROGRESS["shown"]:
             sys.stderr.write("\n")
@@ -205,3 +211,10 @@ def progress(line: str | None, force: bool = False) -> None:
     _PROGRESS["shown"], _PROGRESS["last"] = True, now
     sys.stderr.write("\r" + line + "\033[K")  # the rest of a longer earlier line erased
     sys.stderr.flush()
+
+
+def _isatty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
