@@ -38,7 +38,9 @@ examples:
   run_live.py --input library/ --output hdr/ --jobs 4   every image and video under library/, 4 at once
                                                         (Ray); a re-run converts only what is new
   run_live.py --input video.mp4 --output out.mkv --model bt2446a --crf 16
-  run_live.py --input video.mp4 --compare               live window, SDR | HDR split view
+  run_live.py --input video.mp4 --compare               live window, SDR | HDR split view, with sound
+  run_live.py --input video.mp4 --player mpv            HDR through mpv: signalled on Windows, macOS and
+                                                        Wayland (--mpv-args=--vo=gpu-next), tone-mapped on X11
   run_live.py --input screen --compare                  screen capture passthrough for games
   run_live.py --input 'window:My Game' --model naive    one window, followed as it moves
   run_live.py --input screen --output game.mkv          record the screen to HDR10 (capture-clock timing)
