@@ -134,6 +134,8 @@ def test_sigterm_ends_the_input_and_still_finishes_a_playable_file(tmp_path):
     naive = create_operator("naive", OperatorConfig(levels=levels))
 
     class Slow(type(naive)):  # 40 frames take >= 0.8 s: the signal lands mid-file, not after it
+        pointwise = False  # the per-frame call (a composed table would call the curve once per file)
+
         def expand_uint8(self, frame):
             time.sleep(0.02)
             return super().expand_uint8(frame)
