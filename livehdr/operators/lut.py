@@ -24,6 +24,17 @@ from livehdr.operators.base import OperatorConfig, WeightsOperator, adjust_satur
 CUT_BINS = 32
 
 
+def relative_at_nodes_of_lut(lut: np.ndarray) -> np.ndarray:
+    """A LUT (the lut3d contract) sampled at ``color.table.table_nodes()``: exact, the nodes above black are
+    the LUT's own, so the composed table keeps its kinks."""
+    from livehdr.color.lut3d import apply_lut3d
+    from livehdr.color.table import TABLE_SIZE, table_nodes
+
+    nodes = table_nodes()
+    flat = apply_lut3d(nodes.reshape(TABLE_SIZE, TABLE_SIZE * TABLE_SIZE, 3), lut)
+    return flat.reshape(nodes.shape)
+
+
 class TemporalWeights:
     """An EMA on the basis weights that follows real changes at once and resets at scene cuts.
 
@@ -68,6 +79,7 @@ class LUTOperator(WeightsOperator):
     """A shipped ``clut`` model as an operator (see the module docstring)."""
 
     applies_lut = True  # the pipelines ask for lut_for_frame and apply it themselves
+    pointwise = True  # per frame: the LUT is the whole operator for the frame's code values
     kind = "learned 3D LUT"
 
     def __init__(self, config: OperatorConfig, name: str, weights_path: str):
@@ -102,6 +114,10 @@ class LUTOperator(WeightsOperator):
         if self.fast is not None and frame.dtype == np.uint8:
             return self.lut_for_thumbnail(self.fast.thumbnail(frame))  # the same bits, one numba gather
         return self.lut_for_thumbnail(thumbnail_numpy(frame))
+
+    def relative_at_nodes(self, frame: np.ndarray) -> np.ndarray:
+        """This frame's LUT at the composed table's nodes (``color.table``); updates the temporal state."""
+        return relative_at_nodes_of_lut(self.lut_for_frame(frame))
 
     def lut_for_thumbnail(self, thumb: np.ndarray) -> np.ndarray:
         """A small H x W x 3 RGB image of the frame (uint8 or float code values; resampled to 256x256 when it
