@@ -25,7 +25,7 @@ from livehdr.base.memory import keep_freed_memory
 from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
 
 BASELINES = ("naive", "bt2446a", "bt2446c")
-METRICS = ("pu21_psnr", "highlight_log10_error", "midtone_log10_error")
+METRICS = ("pu21_psnr", "highlight_log10_error", "midtone_log10_error", "highlight_shape_corr")
 
 
 def _cvvdp_metric():
@@ -108,13 +108,14 @@ def beats_naive(results: dict, model: str) -> bool:
 
 
 def format_table(results: dict) -> str:
-    cols = ["pu21_psnr", "highlight_log10_error", "midtone_log10_error"]
+    cols = ["pu21_psnr", "highlight_log10_error", "midtone_log10_error", "highlight_shape_corr",
+            "peak_to_edge_pred", "peak_to_edge_true"]
     if any("cvvdp_jod" in r["mean"] for r in results.values()):
         cols.append("cvvdp_jod")
-    head = f"{'operator':<12}" + "".join(f"{c:>24}" for c in cols)
+    head = f"{'operator':<12}" + "".join(f"{c:>22}" for c in cols)
     lines = [head, "-" * len(head)]
     for name, r in results.items():
-        lines.append(f"{name:<12}" + "".join(f"{r['mean'].get(c, math.nan):>24.4f}" for c in cols))
+        lines.append(f"{name:<12}" + "".join(f"{r['mean'].get(c, math.nan):>22.4f}" for c in cols))
     first = next(iter(results.values()))
     recipes = sorted(first["per_recipe"])
     lines += ["", "PU21-PSNR (dB) per SDR recipe", f"{'operator':<12}" + "".join(f"{x:>10}" for x in recipes)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 
 from livehdr import color
@@ -72,6 +73,95 @@ def nanmean(values) -> float:
     return float(np.mean(xs)) if xs else math.nan
 
 
+# --------------------------------------------------------------------------------------------------------
+# Highlight shape (issue #23): does the expansion give a clipped region a peak and a fall-off?
+# --------------------------------------------------------------------------------------------------------
+SHAPE_MIN_REGION = 64  # px: fully clipped 8-connected regions smaller than this are left out
+SHAPE_MIN_STD = 0.02  # log10: regions whose true luminance hardly varies are left out (nothing to shape)
+SHAPE_FLOOR_NITS = 0.05  # cd/m2: luminance floor before log10
+
+
+@numba.njit(cache=True)
+def _flood_fill_labels(mask, labels):
+    h, w = mask.shape
+    stack = np.empty(h * w, dtype=np.int64)
+    n = 0
+    for y0 in range(h):
+        for x0 in range(w):
+            if not mask[y0, x0] or labels[y0, x0]:
+                continue
+            n += 1
+            labels[y0, x0] = n
+            stack[0] = y0 * w + x0
+            top = 1
+            while top:
+                top -= 1
+                y, x = divmod(stack[top], w)
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        yy, xx = y + dy, x + dx
+                        if 0 <= yy < h and 0 <= xx < w and mask[yy, xx] and not labels[yy, xx]:
+                            labels[yy, xx] = n
+                            stack[top] = yy * w + xx
+                            top += 1
+    return n
+
+
+def label_8_connected(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Labels 1..n of the 8-connected regions of a boolean H x W mask (0: background); a flood fill per
+    region, each pixel pushed once."""
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    n = _flood_fill_labels(np.ascontiguousarray(mask, dtype=np.bool_), labels)
+    return labels, int(n)
+
+
+def highlight_shape(pred_rel: np.ndarray, target_rel: np.ndarray, sdr_code: np.ndarray,
+                    paper_white: float = color.PAPER_WHITE_BT2408) -> dict:
+    """The highlight-shape measure of issue #23, defined so that two implementations agree:
+
+    - the fully clipped pixels (all three SDR channels at the top code) and their 8-connected regions of at
+      least ``SHAPE_MIN_REGION`` px;
+    - of those, the regions whose true log10 luminance varies (std >= ``SHAPE_MIN_STD``);
+    - in each, the Pearson correlation of predicted with true log10 luminance (floor ``SHAPE_FLOOR_NITS``);
+      a flat prediction counts 0;
+    - ``highlight_shape_corr``: their mean weighted by region size (NaN: no such region).
+    Also the median over those regions of peak / edge luminance (the edge: region pixels with a 4-neighbour
+    outside it), predicted and true: a flat disc has 1.
+    """
+    top = np.min(np.asarray(sdr_code, np.float64), axis=-1) >= 254.5 / 255
+    labels, n = label_8_connected(top)
+
+    def log_y(rel):
+        y = color.luminance_BT709(np.asarray(rel, np.float64)) * paper_white
+        return np.log10(np.maximum(y, SHAPE_FLOOR_NITS))
+
+    lp, lt = log_y(pred_rel), log_y(target_rel)
+    inside = labels > 0
+    padded = np.pad(labels, 1)
+    edge = inside & ((padded[:-2, 1:-1] != labels) | (padded[2:, 1:-1] != labels)
+                     | (padded[1:-1, :-2] != labels) | (padded[1:-1, 2:] != labels))
+    corrs, sizes, ratio_pred, ratio_true = [], [], [], []
+    for k in range(1, n + 1):
+        region = labels == k
+        size = int(region.sum())
+        if size < SHAPE_MIN_REGION:
+            continue
+        t, p = lt[region], lp[region]
+        if t.std() < SHAPE_MIN_STD:
+            continue
+        corr = 0.0 if p.std() < 1e-9 else float(np.corrcoef(p, t)[0, 1])
+        corrs.append(corr)
+        sizes.append(size)
+        rim = edge & region
+        ratio_pred.append(10 ** (p.max() - np.log10(np.mean(10 ** lp[rim]))))
+        ratio_true.append(10 ** (t.max() - np.log10(np.mean(10 ** lt[rim]))))
+    if not corrs:
+        return {"highlight_shape_corr": math.nan, "highlight_regions": 0,
+                "peak_to_edge_pred": math.nan, "peak_to_edge_true": math.nan}
+    return {"highlight_shape_corr": float(np.average(corrs, weights=sizes)), "highlight_regions": len(corrs),
+            "peak_to_edge_pred": float(np.median(ratio_pred)), "peak_to_edge_true": float(np.median(ratio_true))}
+
+
 def frame_metrics(pred_rel: np.ndarray, target_rel: np.ndarray, sdr_code: np.ndarray,
                   paper_white: float = color.PAPER_WHITE_BT2408) -> dict:
     """All metrics for one case: operator output and target both relative to paper white (H x W x 3)."""
@@ -80,6 +170,7 @@ def frame_metrics(pred_rel: np.ndarray, target_rel: np.ndarray, sdr_code: np.nda
         "highlight_log10_error": log10_luminance_error(pred_rel, target_rel, clipped_mask(sdr_code), paper_white),
         "midtone_log10_error": log10_luminance_error(pred_rel, target_rel, midtone_mask(sdr_code), paper_white),
         "clipped_fraction": float(np.mean(clipped_mask(sdr_code))),
+        **highlight_shape(pred_rel, target_rel, sdr_code, paper_white),
     }
 
 
