@@ -22,17 +22,8 @@ import tempfile
 import time
 
 from livehdr.base.errors import UserError
+from livehdr.argtypes import parse_size
 from livehdr.base.memory import OFF_SWITCH, keep_freed_memory, minor_faults
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
-    if w < 2 or h < 2:
-        raise argparse.ArgumentTypeError(f"{text!r} is too small")
-    return w, h
 
 
 def make_test_clip(path: str, width: int, height: int, frames: int, rate: int = 30) -> str:

@@ -363,6 +363,13 @@ def test_one_size_parser_and_evaluate_takes_the_reference_levels():
         evaluate._parse_size("8x8")
     source = open(evaluate.__file__).read()
     assert "203" not in source and "1000" not in source
+    import pathlib
+
+    import livehdr
+
+    package = pathlib.Path(livehdr.__file__).parent
+    defined = [p.name for p in package.rglob("*.py") if "def parse_size(" in p.read_text()]
+    assert defined == ["argtypes.py"]  # bench, evaluate and the scripts all take this one
 
 
 def test_the_output_levels_are_computed_in_one_place():
