@@ -72,6 +72,13 @@ def main() -> int:
             heard = _sound.click_times(d / "heard.raw")
     end = report.presents[-1][2] - 0.5
     flashes = [(t, p) for _, p, t, _ in report.presents if round(p * FPS) in clicks and t < end]
+    inner = np.array([(c - p) * 1e3 for _, p, _, c in report.presents if c is not None])
+    print(f"{report.presented} frames presented in {report.seconds:.1f} s ({report.presented / report.seconds:.1f} "
+          f"fps), {report.late_dropped} dropped late; the sound's clock at each swap minus the frame's pts: median "
+          f"{np.median(inner):.1f} ms, p95 |.| {np.percentile(np.abs(inner), 95):.1f} ms (internal, not the speaker)")
+    if len(flashes) < 2 or len(heard) < 2:
+        print(f"only {len(flashes)} white frames presented, {len(heard)} clicks heard: no external measurement")
+        return 1
     first = flashes[0][0] - heard[0]  # pair flashes with clicks (a second apart), then the median offset
     gaps = np.array([t - heard[np.argmin(np.abs(heard - (t - first)))] for t, _ in flashes])
     err = (gaps - np.median(gaps)) * 1e3

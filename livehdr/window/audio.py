@@ -98,16 +98,34 @@ class AudioPlayer:
                 self._wall_from = (self._frozen, time.perf_counter())
 
     def set_paused(self, paused: bool) -> None:
+        """Pause: stop the device at once (what it had buffered, up to DEVICE_LATENCY, is dropped, so no sound
+        plays past the frozen picture); resume: refill from the paused position and start again."""
         if paused == self._paused:
             return
         now = self.media_time()
+        if paused:
+            self._stream_call("abort")
         with self._lock:
             if paused:
                 self._frozen = now
             elif self._wall_from is not None:
                 self._wall_from = (self._frozen, time.perf_counter())
+            elif not self._hold:  # the samples the device dropped are decoded again
+                self._seek_to = self._frozen
+                self._chunks.clear()
+                self._queued = 0
+                self._track_ended = False
+                self._wake.notify_all()
             self._paused = paused
             self._anchor = None
+        if not paused:
+            self._stream_call("start")
+
+    def _stream_call(self, name: str) -> None:
+        try:
+            getattr(self.stream, name)()
+        except Exception:  # the device went away: the clock falls back to frozen / wall time
+            pass
 
     def seek(self, seconds: float) -> None:
         """Jump to ``seconds``; the sound holds there until release()."""
