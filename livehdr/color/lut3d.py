@@ -96,7 +96,7 @@ def _trilinear(lut, ir, ig, ib, fr, fg, fb):
 # 33 * 33 * 256 * 3 floats (3.3 MB) built in ~0.3 ms per LUT; neighbouring pixels of real pictures hit the same
 # rows, and at 1080p it took 9.5 ms on one core against 14.9 ms for the plain trilinear (noise input, which
 # defeats every cache, ~20 ms either way).
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def _expand_rows_kernel(lut, cell, frac, rows):
     d = lut.shape[0]
     for ib in numba.prange(d):
@@ -141,7 +141,7 @@ def lut_u8_pixel(frame, yy, xx, rows, d, cell, frac):
             _rows_channel(rows, p00, p01, p10, p11, fg, fb, 2))
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def _apply_u8_kernel(frame, rows, d, cell, frac, out):
     for yy in numba.prange(frame.shape[0]):
         for xx in range(frame.shape[1]):
@@ -161,7 +161,7 @@ def _cell(v, top):
     return i, np.float32(x - i)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FAST_FINITE)
+@numba.njit(parallel=True, cache=True, fastmath=_FAST_FINITE, nogil=True)
 def _apply_float_kernel(frame, lut, out):
     top = lut.shape[0] - 1
     for yy in numba.prange(frame.shape[0]):

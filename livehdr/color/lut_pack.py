@@ -15,7 +15,7 @@ from livehdr.color.lut3d import lut_u8_pixel
 from livehdr.color.pack import encode_row_pair
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def _lut_yuv420p10_kernel(frame, rows, d, cell, frac, y_out, u_out, v_out, paper_white, peak, knee, slope,
                           transfer, gamma_hlg, dither, seed):
     # pack._yuv420p10_kernel with the light of each row pair from the LUT. The pair is looked up first into a

@@ -155,7 +155,7 @@ def encode_row_pair(src, j, y_out, u_out, v_out, paper_white, peak, knee, slope,
     return mx, sm
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def _yuv420p10_kernel(rel, y_out, u_out, v_out, paper_white, peak, knee, slope, transfer, gamma_hlg, dither,
                       seed):
     h2 = rel.shape[0] // 2
@@ -208,7 +208,7 @@ preview_curve_scalar = _preview_curve
 srgb_scalar = _srgb
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def _rgb10a2_kernel(rel, out, paper_white, peak, knee, slope, sdr_preview, headroom):
     for yy in numba.prange(rel.shape[0]):
         for xx in range(rel.shape[1]):
@@ -243,7 +243,7 @@ def relative_to_rgb10a2(rel: np.ndarray, paper_white: float, peak: float, mode: 
     return out
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def _pq_kernel(nits, out):
     flat_in = nits.ravel()
     flat_out = out.ravel()

@@ -91,7 +91,7 @@ def code_cells() -> tuple[np.ndarray, np.ndarray]:
 _CELL, _FRAC = code_cells()
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True, nogil=True)
 def _compose_kernel(rel, out, paper_white, peak, knee, slope, transfer, gamma_hlg, target_code, headroom):
     # One thread: it runs beside the packer and the encoder, and 74k entries take ~1 ms.
     d = rel.shape[0]
@@ -205,7 +205,7 @@ def _dither(x, y, c, seed):
 # Each pixel reads the table expanded along red to every 8-bit code (``expand_rows``): rows[(ib * D + ig) * 256
 # + r] is already the lerp along r at code r, so a pixel is four 16-byte reads and three lerps per channel
 # instead of eight and seven (the same trick as lut3d.py). 42 x 42 x 256 x 4 floats (7.2 MB), built per table in 0.8 ms.
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def _expand_rows_kernel(table, cell, frac, rows):
     d = table.shape[0]
     for ib in numba.prange(d):
@@ -271,7 +271,7 @@ def _yuv_rows(frame, rows, cell, frac, y_out, u_out, v_out, j0, j1, dither, seed
     return mx, sm
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def _yuv420p10_kernel(frame, rows, cell, frac, y_out, u_out, v_out, dither, seed, bands):
     h2 = frame.shape[0] // 2
     band_max = np.zeros(bands, dtype=np.float64)
@@ -308,7 +308,7 @@ def table_to_yuv420p10(frame_u8: np.ndarray, table: np.ndarray, y: np.ndarray, u
     return float(mx), float(avg)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def _rgb10a2_kernel(frame, rows, cell, frac, out):
     for yy in numba.prange(frame.shape[0]):
         buf = np.empty((4, frame.shape[1]), dtype=np.float32)

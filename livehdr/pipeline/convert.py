@@ -61,6 +61,9 @@ class Conversion:
             put_or_stop(self.decoded, END, self.stop)
 
     def _expand(self) -> None:
+        # The small numba kernels here (a LUT at the table's nodes, the table itself) share the machine with
+        # the packer and x265 like the packer does: a full OpenMP team on a busy 2-core machine is slower.
+        pack.share_cores_in_this_thread()
         try:
             while (frame := get_or_end(self.decoded, self.stop)) is not END:
                 t0 = time.perf_counter()
