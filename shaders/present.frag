@@ -229,11 +229,12 @@ vec3 expand_lut(vec3 V) {
 
 // ---- the composed table (issue #21, color/table.py): operator + display encoding in one 3D fetch --------
 // SHADER_TABLE is #defined by gl_renderer for pointwise operators in the hdr / sdr / split views: u_table
-// holds the operator's output and u_table_sdr the SDR input's, both already in this MODE's code values, on
+// holds the operator's output and the SDR input's, both already in this MODE's code values, on
 // color.table's shaped grid (its constants are #defined from the Python module).
 #ifdef SHADER_TABLE
+// One 3D texture holds both tables side by side along x: texels 0 .. D-1 the SDR input's, D .. 2D-1 the
+// operator's, so either side is the same single fetch (a CPU renderer runs both sides of a branch).
 uniform sampler3D u_table;
-uniform sampler3D u_table_sdr;
 // color.table.table_coordinate: square-spaced nodes at black, the uniform k / 32, the top cell split
 vec3 table_coordinate(vec3 c) {
     c = clamp(c, 0.0, 1.0);
@@ -242,10 +243,11 @@ vec3 table_coordinate(vec3 c) {
     vec3 top = TABLE_BLACK_NODES + TABLE_UNIFORM_NODES + (c - TABLE_TOP_START) * (TABLE_CELLS * TABLE_TOP_SPLIT);
     return mix(mix(black, uniform_part, step(TABLE_BLACK_TOP, c)), top, step(TABLE_TOP_START, c));
 }
-// Texel centres lie at (t + 0.5) / D: the LINEAR filter interpolates between nodes t and t + 1.
-vec3 table_hdr(vec2 uv) { return texture(u_table, (table_coordinate(sample_sdr_code(uv)) + 0.5) / TABLE_SIZE).rgb; }
-vec3 table_sdr(vec2 uv) {
-    return texture(u_table_sdr, (table_coordinate(sample_sdr_code(uv)) + 0.5) / TABLE_SIZE).rgb;
+// Texel centres lie at (t + 0.5) / D: the LINEAR filter interpolates between nodes t and t + 1, never
+// across into the other table. side 0: the SDR input, 1: the operator.
+vec3 table_fetch(vec2 uv, float side) {
+    vec3 t = table_coordinate(sample_sdr_code(uv)) + 0.5;
+    return texture(u_table, vec3((t.x + side * TABLE_SIZE) / (2.0 * TABLE_SIZE), t.yz / TABLE_SIZE)).rgb;
 }
 #endif
 
@@ -269,11 +271,11 @@ void main() {
     vec3 code = vec3(0.0);
     if (all(greaterThanEqual(p, vec2(0.0))) && all(lessThan(p, vec2(1.0)))) {
 #if VIEW == 0 && defined(SHADER_TABLE)
-        code = table_hdr(p);
+        code = table_fetch(p, 1.0);
 #elif VIEW == 0
         code = encode_output(sample_hdr(p));
 #elif VIEW == 1 && defined(SHADER_TABLE)
-        code = table_sdr(p);
+        code = table_fetch(p, 0.0);
 #elif VIEW == 1
         code = encode_output(sample_sdr_relative(p));
 #elif VIEW == 2
@@ -281,7 +283,7 @@ void main() {
         bool left = p.x < (u_layout == 1 ? 0.5 : u_divider);
         vec2 uv = u_layout == 1 ? vec2(fract(p.x * 2.0), p.y) : p;
 #ifdef SHADER_TABLE
-        code = left != u_swap ? table_sdr(uv) : table_hdr(uv);
+        code = table_fetch(uv, left != u_swap ? 0.0 : 1.0);
 #else
         code = encode_output(left != u_swap ? sample_sdr_relative(uv) : sample_hdr(uv));
 #endif

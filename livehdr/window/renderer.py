@@ -188,7 +188,7 @@ class Renderer:
         self._fragment = _read_shader("present.frag")
         self._programs = {}  # (view, mode, curve) -> (program, vertex array), compiled on first use
         self.hdr_tex = self.sdr_tex = self.overlay_tex = self.lut_tex = None
-        self.table_tex = self.table_sdr_tex = None
+        self.table_tex = None  # both tables side by side along x (SDR input, operator): (2D, D, D) RGB32F
         self.table_nodes = None  # the pointwise operator at color.table's nodes for the current frame
         self._table_key = None  # what the table textures hold
         self._sdr_kind = None  # what sdr_tex holds: 'f1', 'f4', 'bgrx8' or 'x2rgb10'
@@ -217,8 +217,7 @@ class Renderer:
             except moderngl.Error as e:
                 first = str(e).strip().splitlines()
                 raise UserError(f"the GL driver rejected the shaders: {' '.join(first[:3])}") from None
-            for name, unit in (("u_hdr", 0), ("u_sdr", 1), ("u_overlay", 2), ("u_lut", 3), ("u_table", 4),
-                               ("u_table_sdr", 5)):
+            for name, unit in (("u_hdr", 0), ("u_sdr", 1), ("u_overlay", 2), ("u_lut", 3), ("u_table", 4)):
                 if name in prog:
                     prog[name].value = unit
             self._programs[key] = (prog, self.ctx.vertex_array(prog, []))
@@ -277,40 +276,33 @@ class Renderer:
         curve or LUT, which give them the light itself."""
         self.table_nodes = None if nodes is None else np.asarray(nodes, dtype=np.float32)
 
-    def _table_texture(self, old):
+    def _upload_tables(self, state: ViewState) -> None:
+        """Compose the SDR input's and the operator's tables for the view's encoding (color/table.py) into the
+        one table texture, once per change of frame nodes, mode, levels, input gamma or exposure."""
         import moderngl
 
-        from livehdr.color.table import TABLE_SIZE
-
-        if old is not None:
-            return old
-        d = TABLE_SIZE
-        tex = self.ctx.texture3d((d, d, d), 3, dtype="f4", alignment=1)
-        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        tex.repeat_x = tex.repeat_y = tex.repeat_z = False  # clamp to edge
-        return tex
-
-    def _upload_tables(self, state: ViewState) -> None:
-        """Compose the operator's and the SDR input's tables for the view's encoding (color/table.py), once
-        per change of frame nodes, mode, levels or input gamma."""
-        from livehdr.color.table import compose_table, table_nodes
+        from livehdr.color.table import TABLE_SIZE, compose_table, table_nodes
 
         source_peak = state.peak if state.source_peak is None else state.source_peak
         gain = preview_gain(state)
         key = (id(self.table_nodes), state.mode, state.paper_white, state.peak, source_peak, state.input_gamma, gain)
         if key == self._table_key:
             return
+        d = TABLE_SIZE
+        if self.table_tex is None:
+            self.table_tex = self.ctx.texture3d((2 * d, d, d), 3, dtype="f4", alignment=1)
+            self.table_tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            self.table_tex.repeat_x = self.table_tex.repeat_y = self.table_tex.repeat_z = False  # clamp to edge
+            self._both = np.empty((d, d, 2 * d, 3), dtype=np.float32)
         levels = color.ReferenceLevels(state.paper_white, state.peak)
         target = "rgb-pq" if state.mode == "pq" else "rgb-sdr"
-        self.table_tex = self._table_texture(self.table_tex)
-        self.table_tex.write(np.ascontiguousarray(compose_table(self.table_nodes * gain, levels, target,
-                                                                source_peak)[..., :3]))
         if self._table_key is None or self._table_key[1:] != key[1:]:  # the SDR side: its light as decoded
             sdr_light = (color.eotf_input(table_nodes(), state.input_gamma) * gain).astype(np.float32)
-            self.table_sdr_tex = self._table_texture(self.table_sdr_tex)
-            self.table_sdr_tex.write(np.ascontiguousarray(compose_table(sdr_light, levels, target,
-                                                                        source_peak)[..., :3]))
+            self._both[:, :, :d] = compose_table(sdr_light, levels, target, source_peak)[..., :3]
+        self._both[:, :, d:] = compose_table(self.table_nodes * gain, levels, target, source_peak)[..., :3]
+        self.table_tex.write(self._both)  # C order [b][g][x]: x is the texture's x, blue its z
         self._table_key = key
+
     def _lut_texture(self, d: int) -> None:
         import moderngl
 
@@ -459,7 +451,6 @@ class Renderer:
         if use_table:
             self._upload_tables(state)
             self.table_tex.use(4)
-            self.table_sdr_tex.use(5)
         elif self.curve is None:
             self.hdr_tex.use(0)
         elif self.curve in (SHADER_LUT, SHADER_LUT_EXACT):
@@ -480,7 +471,7 @@ class Renderer:
             vao.release()
             prog.release()
         self._programs.clear()
-        for tex in (self.hdr_tex, self.sdr_tex, self.overlay_tex, self.lut_tex, self.table_tex, self.table_sdr_tex):
+        for tex in (self.hdr_tex, self.sdr_tex, self.overlay_tex, self.lut_tex, self.table_tex):
             if tex is not None:
                 tex.release()
 
