@@ -27,6 +27,7 @@ window keys:
   x            swap sides (compare)      a         A/B toggle (compare)
   f            fullscreen                s         screenshot (EXR of the HDR frame + 16-bit PNG)
   h            hide / show the HUD       mouse     drag the split divider
+  e            SDR preview exposure 0, -1, -2, -3 stops (both sides: the highlight detail an expansion adds)
   q / Esc      quit
 """
 
