@@ -204,6 +204,7 @@ def _preview_curve(x, headroom):
 # Public names for the scalar stages, for the other kernels of this package (color/table.py composes tables
 # with exactly these).
 encode_pixel_scalar = _encode_pixel
+dither_scalar = _dither
 preview_curve_scalar = _preview_curve
 srgb_scalar = _srgb
 

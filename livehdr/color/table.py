@@ -191,15 +191,7 @@ class TableFrame:
 # --------------------------------------------------------------------------------------------------------
 # Kernels
 # --------------------------------------------------------------------------------------------------------
-@numba.njit(cache=True, inline="always", fastmath=True)
-def _dither(x, y, c, seed):
-    """Triangular dither in (-1, 1) LSB from an integer hash (the same hash as ``pack``'s kernels)."""
-    h = (x * 73856093) ^ (y * 19349663) ^ (c * 83492791) ^ (seed * 2654435761)
-    h = (h ^ (h >> 13)) * 1274126177
-    h = h ^ (h >> 16)
-    return (h & 0xFFFF) / 65536.0 - ((h >> 16) & 0xFFFF) / 65536.0
-
-
+_dither = pack.dither_scalar  # the same hash and seed as the float kernels: the two paths dither alike
 
 
 # Each pixel reads the table expanded along red to every 8-bit code (``expand_rows``): rows[(ib * D + ig) * 256
