@@ -105,17 +105,22 @@ def _expand_rows_kernel(lut, cell, frac, rows):
             for code in range(256):
                 i = cell[code]
                 f = frac[code]
-                for c in range(3):
+                for c in range(lut.shape[3]):
                     rows[base + code, c] = lut[ib, ig, i, c] + f * (lut[ib, ig, i + 1, c] - lut[ib, ig, i, c])
+
+
+def expand_rows_on(grid: np.ndarray, cell: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """Any (D, D, D, C) float32 grid indexed [b, g, r] expanded along red to every 8-bit code, with the
+    per-code ``cell`` / ``frac`` of its axis (this LUT's uniform ones, or color.table's shaped ones)."""
+    d, channels = grid.shape[0], grid.shape[3]
+    rows = np.empty((d * d * 256, channels), dtype=np.float32)
+    _expand_rows_kernel(grid, cell, frac, rows)
+    return rows
 
 
 def expand_rows(lut: np.ndarray) -> np.ndarray:
     """The red-expanded table the uint8 kernels read (see above); ``lut`` as ``check_lut`` returns it."""
-    d = lut.shape[0]
-    cell, frac = cached_code_tables(d)
-    rows = np.empty((d * d * 256, 3), dtype=np.float32)
-    _expand_rows_kernel(lut, cell, frac, rows)
-    return rows
+    return expand_rows_on(lut, *cached_code_tables(lut.shape[0]))
 
 
 @numba.njit(cache=True, inline="always", fastmath=True)

@@ -33,6 +33,7 @@ import numpy as np
 from livehdr.color.encode import (encode_HLG_BT2020, encode_PQ_BT2020, relative_BT709_to_display_nits_BT2020,
                                   tonemap_preview_SDR)
 from livehdr.color import pack
+from livehdr.color.lut3d import expand_rows_on
 from livehdr.color.levels import PQ_PEAK, ReferenceLevels
 from livehdr.color.primaries import WEIGHTS_BT2020
 
@@ -197,24 +198,9 @@ _dither = pack.dither_scalar  # the same hash and seed as the float kernels: the
 # Each pixel reads the table expanded along red to every 8-bit code (``expand_rows``): rows[(ib * D + ig) * 256
 # + r] is already the lerp along r at code r, so a pixel is four 16-byte reads and three lerps per channel
 # instead of eight and seven (the same trick as lut3d.py). 42 x 42 x 256 x 4 floats (7.2 MB), built per table in 0.8 ms.
-@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def _expand_rows_kernel(table, cell, frac, rows):
-    d = table.shape[0]
-    for ib in numba.prange(d):
-        for ig in range(d):
-            base = (ib * d + ig) * 256
-            for code in range(256):
-                i = cell[code]
-                f = frac[code]
-                for c in range(4):
-                    rows[base + code, c] = table[ib, ig, i, c] + f * (table[ib, ig, i + 1, c] - table[ib, ig, i, c])
-
-
 def expand_rows(table: np.ndarray) -> np.ndarray:
-    """The red-expanded table the kernels read (see above)."""
-    rows = np.empty((TABLE_SIZE * TABLE_SIZE * 256, 4), dtype=np.float32)
-    _expand_rows_kernel(check_table(table), _CELL, _FRAC, rows)
-    return rows
+    """The red-expanded table the kernels read (see above; lut3d's expansion on this grid's shaped cells)."""
+    return expand_rows_on(check_table(table), _CELL, _FRAC)
 
 
 @numba.njit(cache=True, inline="always", fastmath=True)
