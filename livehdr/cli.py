@@ -324,7 +324,6 @@ def print_batch_report(report) -> int:
 
 def run_window(args, levels: ReferenceLevels) -> int:
     from livehdr.io.inputs import open_source
-    from livehdr.operators import create_operator, list_operators
     from livehdr.window import app
 
     if args.output is not None:
@@ -335,10 +334,7 @@ def run_window(args, levels: ReferenceLevels) -> int:
     settings = window_settings(args, levels)
     app.check_window_settings(settings)
     operator = build_operator(args, levels)
-    base_config = operator.config
-    models = app.ModelSwitcher(
-        names=tuple(e.name for e in list_operators()),
-        create=lambda name, new_levels: create_operator(name, dataclasses.replace(base_config, levels=new_levels)))
+    models = model_switcher(operator)
     source = open_source(args.input, hwaccel=args.hwaccel, capture_fps=args.capture_fps)
     report = app.run_window(settings, source, operator, models)
     fps = report.presented / report.seconds if report.seconds > 0 else 0.0
@@ -352,13 +348,23 @@ def run_window(args, levels: ReferenceLevels) -> int:
     return 0
 
 
+def model_switcher(operator):
+    """The window's and the player's model key: every operator, built with this one's settings at new levels."""
+    from livehdr.operators import create_operator, list_operators
+    from livehdr.window import app
+
+    base_config = operator.config
+    return app.ModelSwitcher(
+        names=tuple(e.name for e in list_operators()),
+        create=lambda name, new_levels: create_operator(name, dataclasses.replace(base_config, levels=new_levels)))
+
+
 def run_player_mpv(args, levels: ReferenceLevels) -> int:
     """--player mpv: the HDR10 stream (or SDR | HDR side by side with --compare) into mpv."""
     import shlex
 
     from livehdr.io.inputs import open_source
-    from livehdr.operators import create_operator, list_operators
-    from livehdr.window import app, mpv_player
+    from livehdr.window import mpv_player
 
     reason = mpv_player.mpv_missing()
     if reason:
@@ -375,10 +381,7 @@ def run_player_mpv(args, levels: ReferenceLevels) -> int:
     settings = mpv_player.MpvSettings(levels=levels, view=view, input_gamma=args.input_gamma, ipc_path=args.mpv_ipc,
                                       mpv_args=extra, title=f"livehdr - {args.input}", fullscreen=args.fullscreen)
     operator = build_operator(args, levels)
-    base_config = operator.config
-    models = app.ModelSwitcher(
-        names=tuple(e.name for e in list_operators()),
-        create=lambda name, new_levels: create_operator(name, dataclasses.replace(base_config, levels=new_levels)))
+    models = model_switcher(operator)
     source = open_source(args.input, hwaccel=args.hwaccel, capture_fps=args.capture_fps)
     path = args.input if kind == "video" else None
     report = mpv_player.run_mpv(settings, source, operator, models, path)
