@@ -207,7 +207,9 @@ def test_two_node_cluster_survives_a_killed_worker_and_node_and_a_lost_head_is_o
         t0 = time.monotonic()
         kill_all(mark, LIVEHDR_TEST_NODE="head")
         _wait_for(lambda: (work / "b.rc").exists(), 90, "run b to notice the lost head")
-        assert time.monotonic() - t0 < 60
+        # HeadWatch notices in ~10 s, but a Ray call already blocked on the dead GCS can hold the driver's
+        # loop until Ray's own reconnect gives up (~60 s; measured 60.3 s once on CI): bounded, not a hang.
+        assert time.monotonic() - t0 < 85
         err = (work / "b.err").read_text()
         assert (work / "b.rc").read_text().strip() == "2", err
         assert err.strip().splitlines()[-1].startswith("livehdr: error: lost the Ray cluster's head at 127.0.0.1:"), err
