@@ -19,6 +19,7 @@ import numpy as np
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "tests")]
 
 import _sound  # noqa: E402
+from livehdr.argtypes import parse_size  # noqa: E402
 from livehdr.color import ReferenceLevels  # noqa: E402
 from livehdr.io.sources import FileSource  # noqa: E402
 from livehdr.operators import OperatorConfig, create_operator  # noqa: E402
@@ -48,9 +49,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=65)
     ap.add_argument("--model", default="clut")
-    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--size", type=parse_size, default=(1920, 1080), metavar="WxH")
     a = ap.parse_args()
-    w, h = (int(v) for v in a.size.split("x"))
+    w, h = a.size
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         clip = d / "clicks.mp4"

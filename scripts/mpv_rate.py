@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import _sound  # noqa: E402
+from livehdr.argtypes import parse_size  # noqa: E402
 from test_mpv_player import Ipc  # noqa: E402
 from xvfb import xvfb  # noqa: E402
 
@@ -26,10 +27,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--model", default="clut")
-    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--size", type=parse_size, default=(1920, 1080), metavar="WxH")
     ap.add_argument("--vo", default="gpu")
     a = ap.parse_args()
-    w, h = (int(v) for v in a.size.split("x"))
+    w, h = a.size
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         clip = d / "clip.mp4"

@@ -13,14 +13,25 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from livehdr.argtypes import parse_size  # noqa: E402
+from livehdr.base.errors import UserError, one_line  # noqa: E402
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="clut")
     p.add_argument("--out", default="docs/preview_exposure.png")
-    p.add_argument("--size", default="640x360")
+    p.add_argument("--size", type=parse_size, default=(640, 360), metavar="WxH")
     p.add_argument("--time", type=float, default=6.0, help="demo time in seconds (default 6: a sun and sky)")
     args = p.parse_args()
+    try:
+        return render(args)
+    except UserError as e:
+        print(f"preview_screenshot: {one_line(e)}", file=sys.stderr)
+        return 2
+
+
+def render(args) -> int:
     import moderngl
     from PIL import Image
 
@@ -30,7 +41,7 @@ def main() -> int:
     from livehdr.window import renderer as gl
     from livehdr.window.renderer import Renderer, ViewState
 
-    w, h = (int(v) for v in args.size.split("x"))
+    w, h = args.size
     sdr = np.asarray(scenes.demo_frame_sdr(args.time, w, h), dtype=np.uint8)
     op = create_operator(args.model, OperatorConfig())
     ctx = moderngl.create_standalone_context(backend="egl")
@@ -52,7 +63,10 @@ def main() -> int:
         fbo.release()
     r.release()
     gl.release_standalone(ctx)
-    Image.fromarray(np.concatenate(rows, axis=0)).save(args.out)
+    from livehdr.base.files import atomic_output
+
+    with atomic_output(args.out) as tmp:  # nothing half-written under the final name
+        Image.fromarray(np.concatenate(rows, axis=0)).save(tmp)
     print(f"wrote {args.out}: SDR input | {args.model}, preview at 0 (top) and -2 stops (bottom)", file=sys.stderr)
     return 0
 
