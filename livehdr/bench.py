@@ -70,7 +70,7 @@ def bench_operator(name: str, device: str, clip: str, folder: str, frames: int, 
     from livehdr.io.hdr10 import HDR10Writer
     from livehdr.io.sources import FileSource
     from livehdr.operators import OperatorConfig, create_operator
-    from livehdr.pipeline.convert import Conversion
+    from livehdr.pipeline.convert import Conversion, conversion_stage
     from livehdr.pipeline.stages import STAGES
 
     operator = create_operator(name, OperatorConfig(levels=ReferenceLevels(), device=device, precision=precision))
@@ -79,7 +79,7 @@ def bench_operator(name: str, device: str, clip: str, folder: str, frames: int, 
     writer = HDR10Writer(out, source.width & ~1, source.height & ~1, operator.levels.for_content(operator.content_peak),
                          fps=source.fps, time_base=source.time_base, preset=preset, encoder="libx265", overwrite=True)
     timed = _TimedWriter(writer)
-    conversion = Conversion(source, operator, timed, frames)
+    conversion = Conversion(source, operator, timed, frames, conversion_stage(operator, operator.levels))
     faults_before = minor_faults()
     try:
         conversion.run(lambda done: None)
@@ -341,7 +341,7 @@ def soak(frames: int, width: int, height: int, preset: str, folder: str, every: 
     from livehdr.io.hdr10 import HDR10Writer
     from livehdr.io.sources import Source, SourceFrame
     from livehdr.operators import OperatorConfig, create_operator
-    from livehdr.pipeline.convert import Conversion
+    from livehdr.pipeline.convert import Conversion, conversion_stage
 
     pictures = [np.random.default_rng(i).integers(0, 256, (height, width, 3), dtype=np.uint8) for i in range(4)]
 
@@ -362,7 +362,7 @@ def soak(frames: int, width: int, height: int, preset: str, folder: str, every: 
         if done - samples[-1][0] >= every:
             samples.append((done, rss_bytes()))
 
-    conversion = Conversion(Frames(), operator, writer, None)
+    conversion = Conversion(Frames(), operator, writer, None, conversion_stage(operator, operator.levels))
     t0 = time.perf_counter()
     try:
         conversion.run(progress)

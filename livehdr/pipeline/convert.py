@@ -109,6 +109,13 @@ class Conversion:
                 t.join(0.1)
 
 
+def conversion_stage(operator, levels: ReferenceLevels, hlg: bool = False, frame_path: str | None = None):
+    """The per-frame operator call a file conversion makes: on the chosen frame path, with pointwise operators
+    composed with the file's encoding into one table per frame (what run_conversion and the bench use)."""
+    kind = frame_path_for(operator) if frame_path is None else frame_path
+    return frame_stage(operator, kind, TableComposer(levels, "hlg" if hlg else "pq"))
+
+
 @dataclass(frozen=True)
 class ConversionSettings:
     """Everything a file conversion needs besides its source and operator (built by the CLI)."""
@@ -160,9 +167,8 @@ def run_conversion(settings: ConversionSettings, source, operator,
         if settings.max_frames is not None:
             total = min(total, settings.max_frames) if total else settings.max_frames
         report_frame_path(frame_path_line(frame_path, operator, source))
-        composer = TableComposer(settings.levels, "hlg" if settings.hlg else "pq")
         conversion = Conversion(source, operator, writer, settings.max_frames,
-                                 frame_stage(operator, frame_path, composer))
+                                 conversion_stage(operator, settings.levels, settings.hlg, frame_path))
         report = (lambda done: progress(done, total)) if progress is not None else (lambda done: None)
         # First Ctrl-C / SIGTERM: end the input here (as --max-frames would) and drain what is in flight. The
         # handler stays in place while the file is finished, so a second signal there is ours to handle.
