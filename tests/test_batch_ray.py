@@ -192,7 +192,9 @@ def test_two_node_cluster_survives_a_killed_worker_and_node_and_a_lost_head_is_o
         assert (work / "a.rc").read_text().strip() == "0", err
         assert "8 converted (242 frames), 0 already done, 0 skipped, 0 failed" in err, err
         retries = [ln for ln in err.splitlines() if "after a lost Ray worker or node" in ln]
-        assert len(retries) == 1 and int(retries[0].split()[1]) >= 2, err
+        # each kill that caught a running task costs a retry; a kill can land just after its task finished
+        # (seen once on CI: 1 retry for 2 kills), so at least one, and every file converted (above)
+        assert len(retries) == 1 and int(retries[0].split()[1]) >= 1, err
         assert "Traceback" not in err and "ActorUnavailableError" not in err and "ActorDiedError" not in err, err
         for i in range(6):
             info = read_video(work / "out_a" / f"clip{i}.mkv")
