@@ -141,7 +141,7 @@ def test_unknown_column_is_a_user_error():
 
 
 def test_choose_cases_prefers_a_shaped_clipped_region():
-    flat_plateau = np.where(disc_mask(RADIUS_CLIPPED)[..., None], 2.0, 0.3).astype(np.float32)
+    flat_plateau = np.repeat(np.where(disc_mask(RADIUS_CLIPPED), 2.0, 0.3)[..., None], 3, axis=-1).astype(np.float32)
     plateau = case_of(flat_plateau, "a_plateau#0/clip/+0", "a_plateau")  # clipped, but nothing to shape
     unclipped = case_of(radial(peak=0.5), "b_dim#0/clip/+0", "b_dim")
     sun = case_of(radial(), "c_sun#0/clip/+0", "c_sun")
