@@ -28,6 +28,7 @@ window keys:
   f            fullscreen                s         screenshot (EXR of the HDR frame + 16-bit PNG)
   h            hide / show the HUD       mouse     drag the split divider
   e            SDR preview exposure 0, -1, -2, -3 stops (both sides: the highlight detail an expansion adds)
+  t            cycle the source curve (auto, then each --source-curve; the HUD names it)
   q / Esc      quit
 """
 
@@ -57,6 +58,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from livehdr.color.tonecurves import SOURCE_CURVE_CHOICES, SOURCE_CURVES
     from livehdr.color.transfer import INPUT_GAMMAS
     from livehdr.engine.device import PRECISIONS
     from livehdr.window.renderer import LAYOUTS, MODES, VIEWS  # numpy and colour only: no GL at import
@@ -100,9 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="learned models: auto = fp16 on CUDA; on the CPU the model's shipped int8 twin "
                        "(e.g. mqnet-int8) when its card meets the quality goals, else fp32; int8 = that twin, "
                        "or the model quantized at load (default: auto)")
-    model.add_argument("--input-gamma", choices=INPUT_GAMMAS, default="srgb",
+    model.add_argument("--input-gamma", choices=INPUT_GAMMAS, default=None,
                        help="the SDR input's display EOTF: piecewise sRGB, gamma 2.2 (many games/PCs) or "
-                       "2.4 (BT.1886 video) (default: srgb)")
+                       "2.4 (BT.1886 video) (default: srgb; a known --source-curve brings its own)")
+    model.add_argument("--source-curve", choices=SOURCE_CURVE_CHOICES, default="auto", metavar="NAME",
+                       help="the tone curve that made the SDR, when you know it: auto (default: the learned "
+                       "model works it out, blind) or one of " + ", ".join(SOURCE_CURVES) + " (docs/SOURCE_CURVES.md). "
+                       "A known curve is inverted exactly below its clip, decoded with its own display EOTF, and "
+                       "stands in for the learned model's curve (learned models only); the window's t key cycles it")
     model.add_argument("--paper-white", type=positive_float, default=PAPER_WHITE_BT2408, metavar="NITS",
                        help=f"cd/m2 for SDR reference white (default: {PAPER_WHITE_BT2408:g}, ITU-R BT.2408)")
     model.add_argument("--peak", type=positive_float, default=PEAK_DEFAULT, metavar="NITS",
@@ -178,14 +185,31 @@ def reference_levels(args) -> ReferenceLevels:
         raise UserError(str(e)) from None
 
 
+def input_gamma(args) -> str:
+    """The input's display EOTF: a known --source-curve's own encoding, else --input-gamma (default srgb)."""
+    if args.source_curve != "auto":
+        from livehdr.color.tonecurves import source_curve
+
+        return source_curve(args.source_curve).encoding
+    return args.input_gamma or "srgb"
+
+
+def input_gamma_note(args) -> str | None:
+    """The note when --input-gamma and a known --source-curve disagree (the curve's encoding wins)."""
+    if args.input_gamma is None or args.source_curve == "auto" or args.input_gamma == input_gamma(args):
+        return None
+    return (f"--source-curve {args.source_curve} is decoded with its own display EOTF ({input_gamma(args)}); "
+            f"--input-gamma {args.input_gamma} is not used")
+
+
 def operator_config(args, levels: ReferenceLevels):
     from livehdr.operators import OperatorConfig
 
     if not (0.0 <= args.saturation <= 4.0):
         raise UserError(f"--saturation {args.saturation:g} is outside 0..4")
-    return OperatorConfig(levels=levels, input_gamma=args.input_gamma, saturation=args.saturation,
+    return OperatorConfig(levels=levels, input_gamma=input_gamma(args), saturation=args.saturation,
                           device=args.device, weights=args.weights, precision=args.precision,
-                          params=tuple(args.curve_param))
+                          params=tuple(args.curve_param), source_curve=args.source_curve)
 
 
 def build_operator(args, levels: ReferenceLevels):
@@ -207,7 +231,7 @@ def conversion_settings(args, levels: ReferenceLevels):
 def window_settings(args, levels: ReferenceLevels):
     from livehdr.window.app import WindowSettings
 
-    return WindowSettings(levels=levels, input_gamma=args.input_gamma, compare=args.compare, layout=args.layout,
+    return WindowSettings(levels=levels, input_gamma=input_gamma(args), compare=args.compare, layout=args.layout,
                           view=args.view, mode=args.mode, fullscreen=args.fullscreen, screenshot=args.screenshot,
                           offscreen=args.offscreen, max_frames=args.max_frames, title=f"livehdr - {args.input}",
                           sound=not args.no_audio)
@@ -349,14 +373,23 @@ def run_window(args, levels: ReferenceLevels) -> int:
 
 
 def model_switcher(operator):
-    """The window's and the player's model key: every operator, built with this one's settings at new levels."""
+    """The window's and the player's model and curve keys: every operator, built with this one's settings at new
+    levels; a name 'clut/hable' is a learned model with a source curve (the classical curves take none)."""
+    from livehdr.color.tonecurves import SOURCE_CURVE_CHOICES
     from livehdr.operators import create_operator, list_operators
+    from livehdr.operators.source_curve import split_name
     from livehdr.window import app
 
     base_config = operator.config
-    return app.ModelSwitcher(
-        names=tuple(e.name for e in list_operators()),
-        create=lambda name, new_levels: create_operator(name, dataclasses.replace(base_config, levels=new_levels)))
+    learned = {e.name: e.learned for e in list_operators()}
+
+    def create(name, new_levels):
+        model, curve = split_name(name)
+        if not learned.get(model, True):
+            curve = "auto"  # a classical curve is its own inverse of the source: the window keeps the choice
+        return create_operator(model, dataclasses.replace(base_config, levels=new_levels, source_curve=curve))
+
+    return app.ModelSwitcher(names=tuple(learned), create=create, curves=SOURCE_CURVE_CHOICES)
 
 
 def run_player_mpv(args, levels: ReferenceLevels) -> int:
@@ -378,7 +411,7 @@ def run_player_mpv(args, levels: ReferenceLevels) -> int:
     except ValueError as e:
         raise UserError(f"--mpv-args: {e}") from None
     view = "split" if (args.compare or args.view == "split") else "hdr"
-    settings = mpv_player.MpvSettings(levels=levels, view=view, input_gamma=args.input_gamma, ipc_path=args.mpv_ipc,
+    settings = mpv_player.MpvSettings(levels=levels, view=view, input_gamma=input_gamma(args), ipc_path=args.mpv_ipc,
                                       mpv_args=extra, title=f"livehdr - {args.input}", fullscreen=args.fullscreen)
     operator = build_operator(args, levels)
     models = model_switcher(operator)
@@ -536,6 +569,9 @@ def run(args) -> int:
     levels = reference_levels(args)  # validate numbers before any work
     for option in options_not_applying(args, kind):
         print(f"livehdr: note: {option}", file=sys.stderr)
+    gamma_note = input_gamma_note(args)
+    if gamma_note:
+        print(f"livehdr: note: {gamma_note}", file=sys.stderr)
     if kind == "image":
         return run_stills(args, levels)
     if kind == "folder":

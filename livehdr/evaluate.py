@@ -10,6 +10,11 @@ is compared with the HDR target on absolute light (paper white and peak: color/l
 - mean |log10| luminance error where the SDR input was clipped ("highlight") and on mid-tones;
 - ColorVideoVDP (JOD) when the optional ``pycvvdp`` package is installed.
 ``naive``, ``bt2446a`` and ``bt2446c`` are always reported beside the requested model.
+
+``--source-curve known`` adds a column ``MODEL/known`` beside each learned model: every case through the exact
+inverse of its own recipe's curve (what ``--source-curve`` gives a user who knows it); ``--source-curve NAME``
+adds ``MODEL/NAME``, every case through that one curve. ``--recipes`` picks the recipes (default: the
+evaluation protocol's, ``synthesis.EVAL_RECIPES``; agx and pbr-neutral are trainable but not in it).
 """
 from __future__ import annotations
 
@@ -40,6 +45,55 @@ def _cvvdp_metric():
         return None
 
 
+def recipe_source_curve(recipe: str) -> str:
+    """The ``SOURCE_CURVES`` entry that inverts a synthesis recipe: the same tone curve and display encoding."""
+    from livehdr.color.tonecurves import SOURCE_CURVES, TONE_CURVES
+    from livehdr.train.synthesis import RECIPES
+
+    curve, encoding = RECIPES[recipe]
+    for entry in SOURCE_CURVES.values():
+        if entry.forward is TONE_CURVES[curve] and entry.encoding == encoding:
+            return entry.name
+    raise UserError(f"no source curve inverts recipe {recipe!r} ({curve} on a {encoding} display)")
+
+
+class SourceCurveColumn:
+    """An evaluation column of source-curve operators in place of a learned model: one fixed curve, or
+    (``curve='known'``) each case's own recipe's curve. Cases hold sRGB code values of the display light
+    (``synthesis.synthesize_sdr``); a curve on another display gets its own codes back, as a real source has."""
+
+    def __init__(self, learned, curve: str):
+        from livehdr.operators.source_curve import SourceCurveOperator
+
+        self.learned, self.curve = learned, curve
+        self.name = f"{learned.name}/{curve}"
+        self._ops = {}
+        self._make = lambda name: SourceCurveOperator(learned, name)
+
+    def operator_for(self, recipe: str):
+        name = recipe_source_curve(recipe) if self.curve == "known" else self.curve
+        if name not in self._ops:
+            self._ops[name] = self._make(name)
+        return self._ops[name]
+
+    def expand_case(self, case) -> np.ndarray:
+        from livehdr import color
+
+        op = self.operator_for(case["recipe"])
+        op.reset()
+        sdr = case["sdr"]
+        if op.curve.encoding != "srgb":
+            sdr = color.eotf_inverse_input(color.eotf_sRGB(sdr), op.curve.encoding).astype(np.float32)
+        return np.asarray(op(sdr), dtype=np.float32)
+
+
+def _expand_case(op, case) -> np.ndarray:
+    if isinstance(op, SourceCurveColumn):
+        return op.expand_case(case)
+    op.reset()  # every case is its own still: no temporal state (clut's EMA) carries over
+    return np.asarray(op(case["sdr"]), dtype=np.float32)
+
+
 def evaluate(operators: dict, cases: list, paper_white: float = PAPER_WHITE_BT2408, use_cvvdp: bool = True) -> dict:
     """{operator: {"mean": {...}, "per_recipe": {...}, "cases": [...]}} over the same cases."""
     from livehdr.metrics import frame_metrics, nanmean
@@ -49,8 +103,7 @@ def evaluate(operators: dict, cases: list, paper_white: float = PAPER_WHITE_BT24
     for name, op in operators.items():
         rows = []
         for c in cases:
-            op.reset()  # every case is its own still: no temporal state (clut's EMA) carries over
-            pred = np.asarray(op(c["sdr"]), dtype=np.float32)
+            pred = _expand_case(op, c)
             m = frame_metrics(pred, c["target"], c["sdr"], paper_white)
             if cvvdp is not None:
                 m["cvvdp_jod"] = _cvvdp_score(cvvdp, pred * paper_white, c["target"] * paper_white)
@@ -112,21 +165,28 @@ def format_table(results: dict) -> str:
             "peak_to_edge_pred", "peak_to_edge_true"]
     if any("cvvdp_jod" in r["mean"] for r in results.values()):
         cols.append("cvvdp_jod")
-    head = f"{'operator':<12}" + "".join(f"{c:>22}" for c in cols)
+    w = max([12] + [len(n) + 1 for n in results])  # 'clut/pbr-neutral' is longer than the usual names
+    head = f"{'operator':<{w}}" + "".join(f"{c:>22}" for c in cols)
     lines = [head, "-" * len(head)]
     for name, r in results.items():
-        lines.append(f"{name:<12}" + "".join(f"{r['mean'].get(c, math.nan):>22.4f}" for c in cols))
+        lines.append(f"{name:<{w}}" + "".join(f"{r['mean'].get(c, math.nan):>22.4f}" for c in cols))
     first = next(iter(results.values()))
     recipes = sorted(first["per_recipe"])
-    lines += ["", "PU21-PSNR (dB) per SDR recipe", f"{'operator':<12}" + "".join(f"{x:>10}" for x in recipes)]
+    rw = max([10] + [len(x) + 1 for x in recipes])  # 'pbr-neutral' is wider than the evaluation recipes
+    lines += ["", "PU21-PSNR (dB) per SDR recipe", f"{'operator':<{w}}" + "".join(f"{x:>{rw}}" for x in recipes)]
     for name, r in results.items():
-        lines.append(f"{name:<12}" + "".join(f"{r['per_recipe'][x]['pu21_psnr']:>10.2f}" for x in recipes))
+        lines.append(f"{name:<{w}}" + "".join(f"{r['per_recipe'][x]['pu21_psnr']:>{rw}.2f}" for x in recipes))
+    lines += ["", "Highlight log10 error per SDR recipe",
+              f"{'operator':<{w}}" + "".join(f"{x:>{rw}}" for x in recipes)]
+    for name, r in results.items():
+        lines.append(f"{name:<{w}}" + "".join(f"{r['per_recipe'][x]['highlight_log10_error']:>{rw}.3f}"
+                                              for x in recipes))
     exposures = sorted(first.get("per_exposure", {}), key=float)
     if exposures:
         lines += ["", "PU21-PSNR (dB) per exposure (stops around the key)",
-                  f"{'operator':<12}" + "".join(f"{x:>10}" for x in exposures)]
+                  f"{'operator':<{w}}" + "".join(f"{x:>10}" for x in exposures)]
         for name, r in results.items():
-            lines.append(f"{name:<12}" + "".join(f"{r['per_exposure'][x]['pu21_psnr']:>10.2f}" for x in exposures))
+            lines.append(f"{name:<{w}}" + "".join(f"{r['per_exposure'][x]['pu21_psnr']:>10.2f}" for x in exposures))
     scenes = list(first.get("per_scene", {}))
     if scenes:
         names = list(results)
@@ -142,6 +202,9 @@ def format_table(results: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from livehdr.color.tonecurves import SOURCE_CURVES
+    from livehdr.train.synthesis import EVAL_RECIPES, RECIPES
+
     p = argparse.ArgumentParser(prog="python -m livehdr.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="HDR images (folders or files)")
     p.add_argument("--split", choices=("auto", "held_out", "validation", "all"), default="auto",
@@ -164,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-card", action="store_true",
                    help="record the result (and beats_naive) in the learned model's card (models/NAME.json)")
     p.add_argument("--no-cvvdp", action="store_true", help="skip ColorVideoVDP even when installed")
+    p.add_argument("--source-curve", choices=("auto", "known", *SOURCE_CURVES), default="auto", metavar="NAME",
+                   help="auto (default): the models as they are; known: also MODEL/known, each case through the "
+                   "exact inverse of its recipe's curve; or a curve name (" + ", ".join(SOURCE_CURVES) + "): "
+                   "also MODEL/NAME, every case through that curve (learned models only)")
+    p.add_argument("--recipes", nargs="+", choices=tuple(RECIPES), default=list(EVAL_RECIPES), metavar="RECIPE",
+                   help="SDR recipes of the grid (default: " + " ".join(EVAL_RECIPES) + "; also: "
+                   + " ".join(r for r in RECIPES if r not in EVAL_RECIPES) + ")")
     return p
 
 
@@ -182,12 +252,15 @@ def run(args) -> dict:
     from livehdr.models.weights import card_path, read_card, shipped_path, write_card
     from livehdr.operators import OperatorConfig, create_operator
     from livehdr.train.data import find_hdr_files, image_name, load_images, read_splits
-    from livehdr.train.synthesis import make_eval_cases, make_grid_cases
+    from livehdr.train.synthesis import EVAL_RECIPES, make_eval_cases, make_grid_cases
 
     if args.cases is not None and args.cases < 1:
         raise UserError("--cases must be at least 1")
     if args.views < 1:
         raise UserError("--views must be at least 1")
+    recipes = tuple(dict.fromkeys(getattr(args, "recipes", None) or EVAL_RECIPES))
+    if args.cases is not None and recipes != EVAL_RECIPES:
+        raise UserError("--recipes chooses the grid's recipes; --cases N cycles the evaluation protocol's own")
     width, height = _parse_size(args.size)
     splits = read_splits(args.splits)
     available = {image_name(p) for p in find_hdr_files(args.data)}
@@ -212,17 +285,26 @@ def run(args) -> dict:
         if seen:
             notes.append(f"warning: {n} was trained on {', '.join(seen)}; these scores are not held-out")
     if args.cases is None:
-        cases = make_grid_cases(images, args.views, width, height, seed=args.seed)
+        cases = make_grid_cases(images, args.views, width, height, seed=args.seed, recipes=recipes)
     else:
         cases = make_eval_cases(images, args.cases, width, height, seed=args.seed)
-    results = evaluate(operators, cases, use_cvvdp=not args.no_cvvdp)
     learned = [n for n in names if hasattr(operators[n], "weights_path")]
+    columns = dict(operators)
+    curve = getattr(args, "source_curve", "auto")
+    if curve != "auto":
+        if not learned:
+            raise UserError(f"--source-curve {curve} stands in for a learned model; give one with --model")
+        for n in learned:  # beside each learned model, the same cases through the known curve
+            column = SourceCurveColumn(operators[n], curve)
+            columns[column.name] = column
+    results = evaluate(columns, cases, use_cvvdp=not args.no_cvvdp)
+    scored = [n for n in columns if n != "naive"]
     summary = {
         "data": [im.name for im in images], "split": split, "cases": len(cases),
         "views": args.views if args.cases is None else None, "size": f"{width}x{height}",
         "seed": args.seed, "paper_white": PAPER_WHITE_BT2408, "peak": PEAK_DEFAULT, "notes": notes,
-        "beats_naive": {n: beats_naive(results, n) for n in names if n != "naive"},
-        "goals": {n: goals(results, n) for n in names if n != "naive"},
+        "beats_naive": {n: beats_naive(results, n) for n in scored},
+        "goals": {n: goals(results, n) for n in scored},
         "results": results,
     }
     if args.write_card:

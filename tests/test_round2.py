@@ -157,7 +157,7 @@ def test_batch_digest_follows_the_content_not_the_version(monkeypatch):
         if field.name in ("weights", "levels"):
             continue
         value = {"input_gamma": "2.4", "saturation": 1.5, "device": "cuda", "precision": "fp16",
-                 "params": (("a", 1.0),)}[field.name]
+                 "params": (("a", 1.0),), "source_curve": "hable"}[field.name]
         changed = dataclasses.replace(settings, operator_config=dataclasses.replace(config, **{field.name: value}))
         assert runner.digests(changed, "abc")["image"] != base["image"], field.name
     # ... but the weights' path does not: the hash stands for it.

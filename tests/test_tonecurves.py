@@ -51,7 +51,7 @@ def test_hable_white_point_and_toe():
 
 @pytest.mark.parametrize("name", sorted(tc.TONE_CURVES))
 def test_curves_are_monotonic_bounded_and_zero_at_black(name):
-    y = tc.TONE_CURVES[name](X)
+    y = tc.TONE_CURVES[name](np.repeat(X[:, None], 3, axis=1))[:, 1]  # greys: agx / pbr-neutral need RGB
     assert y[0] == pytest.approx(0.0, abs=1e-9)
     assert np.all(np.diff(y) >= -1e-12)
     assert y.min() >= 0.0 and y.max() <= 1.0
@@ -104,7 +104,7 @@ def test_quantize_8bit():
     np.testing.assert_array_equal(q, [0, 0, 0, 1, 255, 255])
 
 
-@pytest.mark.parametrize("curve", sorted(tc.TONE_CURVES))
+@pytest.mark.parametrize("curve", tc.PER_CHANNEL_CURVES)
 @pytest.mark.parametrize("gamma", ["srgb", "2.2", "2.4"])
 def test_fused_8bit_path_matches_the_reference(curve, gamma):
     rng = np.random.default_rng(4)

@@ -26,6 +26,7 @@ class OperatorConfig:
     weights: str | None = None  # learned models: a .safetensors path overriding the shipped file
     precision: str = "auto"  # learned models: auto (fp32 on CPU, fp16 on CUDA), fp32, int8 (CPU), fp16 (CUDA)
     params: tuple = ()  # classical curves: (name, value) pairs within the curve's declared ranges
+    source_curve: str = "auto"  # learned models: a known source tone curve, inverted exactly (tonecurves.SOURCE_CURVES)
 
 
 class Operator:

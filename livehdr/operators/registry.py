@@ -108,4 +108,15 @@ def create_operator(name: str, config: OperatorConfig | None = None) -> Operator
     if name not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY))
         raise UserError(f"unknown model {name!r}; available: {known} (see --list-models)")
-    return _REGISTRY[name].factory(config or OperatorConfig())
+    config = config or OperatorConfig()
+    curve = config.source_curve
+    if curve == "auto":
+        return _REGISTRY[name].factory(config)
+    from livehdr.operators.source_curve import SOURCE_CURVE_CHOICES, SourceCurveOperator
+
+    if curve not in SOURCE_CURVE_CHOICES:
+        raise UserError(f"unknown source curve {curve!r}; choose one of {', '.join(SOURCE_CURVE_CHOICES)}")
+    if not _REGISTRY[name].learned:
+        raise UserError(f"--source-curve {curve} stands in for a learned model; {name} is a classical curve "
+                        "with its own inverse (use --source-curve auto, or a learned --model)")
+    return SourceCurveOperator(_REGISTRY[name].factory(config), curve)

@@ -26,10 +26,14 @@ RECIPES = {
     "reinhard": ("reinhard", "srgb"),
     "aces": ("aces", "srgb"),
     "hable": ("hable", "srgb"),
+    # Trainable, but not in RECIPE_WEIGHTS / EVAL_RECIPES: the training mix and the evaluation protocol stay.
+    "agx": ("agx", "srgb"),
+    "pbr-neutral": ("pbr-neutral", "srgb"),
 }
 RECIPE_WEIGHTS = {"clip": 0.35, "gamma22": 0.15, "reinhard": 0.15, "aces": 0.2, "hable": 0.15}
 # Hable's published shader applies an exposure bias of 2 before the curve; the others take the key as is.
-EXPOSURE_BIAS = {"clip": 1.0, "gamma22": 1.0, "reinhard": 1.0, "aces": 1.0, "hable": 2.0}
+EXPOSURE_BIAS = {"clip": 1.0, "gamma22": 1.0, "reinhard": 1.0, "aces": 1.0, "hable": 2.0, "agx": 1.0,
+                 "pbr-neutral": 1.0}
 # Exposure range around the key, in stops. Skewed dark: a dark exposure through a plain clip has nothing to
 # expand, and the network must learn to leave it alone (issue #10: dark sRGB-clip inputs are not brightened).
 STOPS_RANGE = (-2.5, 1.5)

@@ -21,6 +21,7 @@ from livehdr.base.files import check_writable
 from livehdr.base.median import StreamingMedian
 from livehdr.base.log import note, say, warn
 from livehdr.color import ReferenceLevels
+from livehdr.operators.source_curve import qualified_name
 from livehdr.pipeline.live import LivePipeline
 from livehdr.window import renderer as gl_renderer
 from livehdr.window.controls import Controls
@@ -53,10 +54,13 @@ class WindowSettings:
 
 @dataclass(frozen=True)
 class ModelSwitcher:
-    """The models the 'm' key cycles through, and how to build one for new reference levels."""
+    """The models the 'm' key cycles through, and how to build one for new reference levels. ``create`` takes
+    operator names as ``source_curve.qualified_name`` writes them ('clut/hable'); ``curves`` are the source
+    curves the 't' key cycles through (empty: no curve key)."""
 
     names: tuple[str, ...]
     create: Callable[[str, ReferenceLevels], object]
+    curves: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class LiveWindow:
         self.operator = operator
         self.state = state
         self.models = models
+        self.source_curve = getattr(operator, "source_curve", "auto")  # the user's choice ('t' key)
         self.input_name = input_name
         self.controls = Controls(state)
         self.renderer = gl_renderer.Renderer(presenter.ctx)
@@ -122,13 +127,32 @@ class LiveWindow:
         self.pipeline.set_operator(op)
         return True
 
+    def _model_name(self) -> str:
+        return getattr(self.operator, "model_name", self.operator.name)
+
     def _next_model(self):
         names = list(self.models.names)
-        current = names.index(self.operator.name) if self.operator.name in names else -1
+        model = self._model_name()
+        current = names.index(model) if model in names else -1
         for i in range(1, len(names)):
-            if self._swap_operator(names[(current + i) % len(names)]):
+            if self._swap_operator(qualified_name(names[(current + i) % len(names)], self.source_curve)):
                 self._say(f"model {self.operator.name}")
                 return
+
+    def _next_curve(self):
+        curves = list(self.models.curves)
+        if not curves:
+            self._say("no source curves to cycle")
+            return
+        current = curves.index(self.source_curve) if self.source_curve in curves else -1
+        curve = curves[(current + 1) % len(curves)]
+        if self._swap_operator(qualified_name(self._model_name(), curve)):
+            self.source_curve = curve
+            self._say(f"source curve {curve}" + ("" if self._curve_in_use() else
+                                                  f" (not for {self.operator.name}: a classical curve)"))
+
+    def _curve_in_use(self) -> bool:
+        return getattr(self.operator, "source_curve", "auto") == self.source_curve
 
     def _say(self, message: str, seconds: float = 3.0):
         self.controls.message = message
@@ -153,6 +177,9 @@ class LiveWindow:
         if c.next_model:
             c.next_model = False
             self._next_model()
+        if c.next_curve:
+            c.next_curve = False
+            self._next_curve()
         if c.toggle_fullscreen:
             c.toggle_fullscreen = False
             self.presenter.toggle_fullscreen()
@@ -199,7 +226,8 @@ class LiveWindow:
         fps = presented_fps(self.present_times, now, self.started_at)
         bits = self.presenter.bits.get("red", 8)
         lines = [
-            f"MODEL {self.operator.name}  PEAK {s.peak:g}  PAPER WHITE {s.paper_white:g} CD/M2",
+            f"MODEL {self.operator.name}  CURVE {self.source_curve}{'' if self._curve_in_use() else ' (N/A)'}"
+            f"  PEAK {s.peak:g}  PAPER WHITE {s.paper_white:g} CD/M2",
             f"FPS {fps:.1f}  LATENCY {fmt_ms(_median(list(self.latencies)[-60:]))} MS (CAPTURE->PRESENT)",
         ]
         stages = {}

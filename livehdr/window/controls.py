@@ -27,7 +27,7 @@ CHAR_ACTIONS = {
     " ": "pause", "+": "peak_up", "=": "peak_up", "-": "peak_down", "_": "peak_down",
     "[": "paper_white_down", "]": "paper_white_up", "m": "model", "c": "view", "v": "mode",
     "l": "layout", "x": "swap", "a": "ab", "f": "fullscreen", "s": "screenshot", "q": "quit", "h": "hud",
-    "e": "exposure",
+    "e": "exposure", "t": "curve",
 }
 
 
@@ -39,6 +39,7 @@ class Controls:
     show_hud: bool = True
     operator_dirty: bool = False  # peak / paper white changed: the operator must be rebuilt
     next_model: bool = False
+    next_curve: bool = False  # 't': the source's tone curve (auto, then each known curve, inverted exactly)
     toggle_fullscreen: bool = False
     screenshot: bool = False
     seek: float = 0.0  # seconds to seek by (files)
@@ -76,6 +77,8 @@ class Controls:
             self.seek += SEEK_SECONDS
         elif action == "model":
             self.next_model = True
+        elif action == "curve":
+            self.next_curve = True
         elif action == "fullscreen":
             self.toggle_fullscreen = True
         elif action == "screenshot":
