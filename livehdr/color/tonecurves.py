@@ -258,6 +258,9 @@ PBR_NEUTRAL_START = 0.8 - 0.04  # startCompression
 PBR_NEUTRAL_DESATURATION = 0.15
 PBR_NEUTRAL_TOE_END = 0.08  # below this min channel the offset is x - 6.25 x^2, above it 0.04
 PBR_NEUTRAL_TOE = 0.04
+# The curve only approaches 1, and near it the desaturation swamps the chroma (1 - g -> 0): the inverse caps the
+# peak it recovers here (newPeak = 0.9991, above sRGB code 254.9), so a code-255 pixel keeps a sensible colour.
+PBR_NEUTRAL_INVERSE_PEAK = 64.0
 
 
 def _channel_extreme(x, larger: bool):
@@ -290,7 +293,8 @@ def tonemap_pbr_neutral(x):
 def tonemap_inverse_pbr_neutral(y):
     """Inverse of ``tonemap_pbr_neutral``, analytic: the output's max channel is newPeak, so the peak follows
     from newPeak = 1 - d^2 / (peak + d - start); then the mix with newPeak, the scale and the toe offset
-    (min channel m = x - 6.25 x^2 below 0.04, i.e. x = 0.4 sqrt(m)) are undone in turn.
+    (min channel m = x - 6.25 x^2 below 0.04, i.e. x = 0.4 sqrt(m)) are undone in turn. Exact up to a peak of
+    ``PBR_NEUTRAL_INVERSE_PEAK``; brighter display values give that peak.
 
     >>> x = np.array([[3.0, 1.0, 0.05]])
     >>> bool(np.allclose(tonemap_inverse_pbr_neutral(tonemap_pbr_neutral(x)), x, rtol=1e-9))
@@ -300,9 +304,12 @@ def tonemap_inverse_pbr_neutral(y):
     y = ops.clip(y, 0.0, 1.0)
     new_peak = _channel_extreme(y, larger=True)
     d = 1.0 - PBR_NEUTRAL_START
-    peak = d * d / ops.clip(1.0 - new_peak, _TINY, None) - d + PBR_NEUTRAL_START
+    top = 1.0 - d * d / (PBR_NEUTRAL_INVERSE_PEAK + d - PBR_NEUTRAL_START)
+    new_peak = ops.clip(new_peak, 0.0, top)
+    y = ops.where(y > new_peak, new_peak, y)  # the channels stay at or below the (capped) peak
+    peak = d * d / (1.0 - new_peak) - d + PBR_NEUTRAL_START
     g = 1.0 - 1.0 / (PBR_NEUTRAL_DESATURATION * (peak - new_peak) + 1.0)
-    scaled = (y - g * new_peak) / ops.clip(1.0 - g, _TINY, None)
+    scaled = ops.clip((y - g * new_peak) / (1.0 - g), 0.0, None)  # 0 <= c' (quantised codes can dip below)
     c = ops.where(new_peak < PBR_NEUTRAL_START, y, scaled * (peak / ops.clip(new_peak, _TINY, None)))
     low = ops.clip(_channel_extreme(c, larger=False), 0.0, None)
     toe_top = PBR_NEUTRAL_TOE_END - 6.25 * PBR_NEUTRAL_TOE_END**2  # 0.04: where the two offsets meet
@@ -360,7 +367,8 @@ SOURCE_CURVES: dict[str, SourceCurve] = {c.name: c for c in (
                 tonemap_agx, tonemap_inverse_agx, "srgb", 2.0**AGX_MAX_EV * float(AGX_OUTSET.sum(axis=1).max()),
                 per_channel=False),
     SourceCurve("pbr-neutral", "Khronos 3D Commerce 2024, 'Khronos PBR Neutral Tone Mapper', sRGB",
-                tonemap_pbr_neutral, tonemap_inverse_pbr_neutral, "srgb", math.inf, per_channel=False),
+                tonemap_pbr_neutral, tonemap_inverse_pbr_neutral, "srgb", PBR_NEUTRAL_INVERSE_PEAK,
+                per_channel=False),
 )}
 SOURCE_CURVE_CHOICES = ("auto", *SOURCE_CURVES)  # auto: the learned model, blind to the source's curve
 
