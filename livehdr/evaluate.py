@@ -28,6 +28,7 @@ import numpy as np
 from livehdr.base.errors import UserError
 from livehdr.base.memory import keep_freed_memory
 from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
+from livehdr.train.synthesis import recipe_source_curve  # noqa: F401 - evaluate's public name since #23
 
 BASELINES = ("naive", "bt2446a", "bt2446c")
 METRICS = ("pu21_psnr", "highlight_log10_error", "midtone_log10_error", "highlight_shape_corr")
@@ -43,18 +44,6 @@ def _cvvdp_metric():
         return pycvvdp.cvvdp(display_name="standard_hdr_linear")
     except Exception:  # any set-up failure just drops the optional column
         return None
-
-
-def recipe_source_curve(recipe: str) -> str:
-    """The ``SOURCE_CURVES`` entry that inverts a synthesis recipe: the same tone curve and display encoding."""
-    from livehdr.color.tonecurves import SOURCE_CURVES, TONE_CURVES
-    from livehdr.train.synthesis import RECIPES
-
-    curve, encoding = RECIPES[recipe]
-    for entry in SOURCE_CURVES.values():
-        if entry.forward is TONE_CURVES[curve] and entry.encoding == encoding:
-            return entry.name
-    raise UserError(f"no source curve inverts recipe {recipe!r} ({curve} on a {encoding} display)")
 
 
 class SourceCurveColumn:

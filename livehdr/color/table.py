@@ -32,7 +32,7 @@ import numpy as np
 
 from livehdr.color.encode import (encode_HLG_BT2020, encode_PQ_BT2020, relative_BT709_to_display_nits_BT2020,
                                   tonemap_preview_SDR)
-from livehdr.color import pack
+from livehdr.color import highlight, pack
 from livehdr.color.lut3d import expand_rows_on
 from livehdr.color.levels import PQ_PEAK, ReferenceLevels
 from livehdr.color.primaries import WEIGHTS_BT2020
@@ -176,6 +176,7 @@ class TableFrame:
     code_values: np.ndarray  # H x W x 3 uint8
     table: np.ndarray  # (D, D, D, 4) float32 from compose_table
     target: str
+    highlight_field: "HighlightField | None" = None  # the operator's highlight stage for this frame
 
     @property
     def shape(self) -> tuple:
@@ -186,7 +187,8 @@ class TableFrame:
         """The writer's packing call (as ``pack.relative_to_yuv420p10``); the levels are in the table."""
         if self.target != ("hlg" if hlg else "pq"):
             raise ValueError(f"a {self.target!r} table cannot be packed as {'HLG' if hlg else 'PQ'}")
-        return table_to_yuv420p10(self.code_values, self.table, y, u, v, dither=dither, seed=seed)
+        return table_to_yuv420p10(self.code_values, self.table, y, u, v, dither=dither, seed=seed,
+                                  highlight_field=self.highlight_field)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -221,16 +223,59 @@ def _lookup_row(px, rows, cell, frac, out):
             out[c, x] = c0 + fb * (c1 - c0)
 
 
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _highlight_row(px, yy, h, rows, light_rows, cell, frac, field, enc, target_code, out):
+    """The highlight stage on one looked-up row: pixels at or above the knee whose gain is not 1 are
+    encoded here from the operator's light (the same trilinear fetch, on ``light_rows``) times the gain."""
+    w = px.shape[0]
+    for x in range(w):
+        r8 = px[x, 0]
+        g8 = px[x, 1]
+        b8 = px[x, 2]
+        if max(r8, max(g8, b8)) < KNEE_CODE:
+            continue
+        gain = highlight.pixel_gain(field, yy, x, h, w, r8 / 255.0, g8 / 255.0, b8 / 255.0)
+        if gain == 1.0:
+            continue
+        p = (cell[b8] * TABLE_SIZE + cell[g8]) * 256 + r8
+        q = p + 256 * TABLE_SIZE
+        fg = frac[g8]
+        fb = frac[b8]
+        rel = np.empty(3, dtype=np.float64)
+        for c in range(3):
+            c0 = light_rows[p, c] + fg * (light_rows[p + 256, c] - light_rows[p, c])
+            c1 = light_rows[q, c] + fg * (light_rows[q + 256, c] - light_rows[q, c])
+            rel[c] = min((c0 + fb * (c1 - c0)) * gain, enc[6])
+        rp, gp, bp, light = pack.encode_pixel_scalar(rel[0], rel[1], rel[2], enc[0], enc[1], enc[2], enc[3],
+                                                     int(enc[4]), enc[5])
+        if target_code == 2:
+            out[0, x] = rp
+            out[1, x] = gp
+            out[2, x] = bp
+        else:
+            luma = _KR * rp + _KG * gp + _KB * bp
+            out[0, x] = luma
+            out[1, x] = (bp - luma) / CB_DIVISOR
+            out[2, x] = (rp - luma) / CR_DIVISOR
+        out[3, x] = light
+
+
 @numba.njit(cache=True, fastmath=True)
-def _yuv_rows(frame, rows, cell, frac, y_out, u_out, v_out, j0, j1, dither, seed):
-    """Row pairs j0 .. j1 - 1 into the planes; returns (max, sum) of the light over them."""
+def _yuv_rows(frame, rows, cell, frac, y_out, u_out, v_out, j0, j1, dither, seed, light_rows, field, enc):
+    """Row pairs j0 .. j1 - 1 into the planes; returns (max, sum) of the light over them. ``field`` with
+    more than one cell: the highlight stage is applied (``enc``: the encoding constants and the top)."""
     w = frame.shape[1]
+    h = frame.shape[0]
     buf = np.empty((2, 4, w), dtype=np.float32)  # (Y', Cb, Cr, light) of the pair's two rows
+    staged = field.shape[0] * field.shape[1] > 1
     mx = 0.0
     sm = 0.0
     for j in range(j0, j1):
         _lookup_row(frame[2 * j], rows, cell, frac, buf[0])
         _lookup_row(frame[2 * j + 1], rows, cell, frac, buf[1])
+        if staged:
+            _highlight_row(frame[2 * j], 2 * j, h, rows, light_rows, cell, frac, field, enc, 0, buf[0])
+            _highlight_row(frame[2 * j + 1], 2 * j + 1, h, rows, light_rows, cell, frac, field, enc, 0, buf[1])
         for dy in range(2):
             yy = 2 * j + dy
             for x in range(w):
@@ -250,14 +295,15 @@ def _yuv_rows(frame, rows, cell, frac, y_out, u_out, v_out, j0, j1, dither, seed
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def _yuv420p10_kernel(frame, rows, cell, frac, y_out, u_out, v_out, dither, seed, bands):
+def _yuv420p10_kernel(frame, rows, cell, frac, y_out, u_out, v_out, dither, seed, bands, light_rows, field, enc):
     h2 = frame.shape[0] // 2
     band_max = np.zeros(bands, dtype=np.float64)
     band_sum = np.zeros(bands, dtype=np.float64)
     for k in numba.prange(bands):  # horizontal bands of row pairs, one per thread
         j0 = k * h2 // bands
         j1 = (k + 1) * h2 // bands
-        band_max[k], band_sum[k] = _yuv_rows(frame, rows, cell, frac, y_out, u_out, v_out, j0, j1, dither, seed)
+        band_max[k], band_sum[k] = _yuv_rows(frame, rows, cell, frac, y_out, u_out, v_out, j0, j1, dither, seed,
+                                             light_rows, field, enc)
     return band_max.max(), band_sum.sum() / (2.0 * h2 * frame.shape[1])
 
 
@@ -268,8 +314,35 @@ def check_table(table: np.ndarray) -> np.ndarray:
     return table
 
 
+@dataclass(frozen=True)
+class HighlightField:
+    """The highlight stage's part of a frame for the table kernels (color/highlight.py): the field, the
+    operator's own light at the nodes (to encode gained pixels from), the encoding and the light's top."""
+
+    field: np.ndarray  # (rows, cols) float64 log2 gains
+    relative: np.ndarray  # (D, D, D, 3) the pointwise operator at table_nodes()
+    levels: ReferenceLevels
+    target: str
+    top: float  # the operator's max_relative
+    source_peak: float | None = None
+
+    def kernel_arguments(self):
+        """(light rows, field, encoding constants) as the kernels take them."""
+        rel = np.zeros(self.relative.shape[:3] + (4,), np.float32)
+        rel[..., :3] = self.relative
+        src = self.levels.content_peak if self.source_peak is None else self.source_peak
+        constants = pack.encoding_constants(self.levels.paper_white, self.levels.peak, self.target == "hlg", src)
+        enc = np.array(list(constants) + [self.top], dtype=np.float64)
+        return expand_rows_on(rel, _CELL, _FRAC), np.ascontiguousarray(self.field, np.float64), enc
+
+
+_NO_FIELD = (np.zeros((1, 4), np.float32), np.zeros((1, 1)), np.zeros(7))
+KNEE_CODE = int(math.floor(highlight.APPLY_KNEE * 255.0)) + 1  # the first 8-bit code with a gain weight > 0
+
+
 def table_to_yuv420p10(frame_u8: np.ndarray, table: np.ndarray, y: np.ndarray, u: np.ndarray, v: np.ndarray,
-                       dither: bool = True, seed: int = 0) -> tuple[float, float]:
+                       dither: bool = True, seed: int = 0,
+                       highlight_field: HighlightField | None = None) -> tuple[float, float]:
     """uint8 H x W x 3 R'G'B' through a 'pq' / 'hlg' table into 10-bit limited-range 4:2:0 planes.
 
     Planes as ``pack.relative_to_yuv420p10`` (uint16, possibly strided views of an encoder frame); returns
@@ -281,16 +354,20 @@ def table_to_yuv420p10(frame_u8: np.ndarray, table: np.ndarray, y: np.ndarray, u
     if h % 2 or w % 2:
         raise ValueError(f"4:2:0 needs even sizes, got {w}x{h}")
     bands = max(1, min(numba.get_num_threads(), h // 2))
+    extra = _NO_FIELD if highlight_field is None else highlight_field.kernel_arguments()
     mx, avg = _yuv420p10_kernel(np.ascontiguousarray(frame_u8), expand_rows(table), _CELL, _FRAC, y, u, v,
-                                bool(dither), int(seed) & 0xFFFF, bands)
+                                bool(dither), int(seed) & 0xFFFF, bands, *extra)
     return float(mx), float(avg)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def _rgb10a2_kernel(frame, rows, cell, frac, out):
+def _rgb10a2_kernel(frame, rows, cell, frac, out, light_rows, field, enc):
+    staged = field.shape[0] * field.shape[1] > 1
     for yy in numba.prange(frame.shape[0]):
         buf = np.empty((4, frame.shape[1]), dtype=np.float32)
         _lookup_row(frame[yy], rows, cell, frac, buf)
+        if staged:
+            _highlight_row(frame[yy], yy, frame.shape[0], rows, light_rows, cell, frac, field, enc, 2, buf)
         for xx in range(frame.shape[1]):
             r10 = np.uint32(min(max(math.floor(buf[0, xx] * 1023.0 + 0.5), 0), 1023))
             g10 = np.uint32(min(max(math.floor(buf[1, xx] * 1023.0 + 0.5), 0), 1023))
@@ -298,11 +375,16 @@ def _rgb10a2_kernel(frame, rows, cell, frac, out):
             out[yy, xx] = r10 | (g10 << np.uint32(10)) | (b10 << np.uint32(20)) | (np.uint32(3) << np.uint32(30))
 
 
-def table_to_rgb10a2(frame_u8: np.ndarray, table: np.ndarray) -> np.ndarray:
+def table_to_rgb10a2(frame_u8: np.ndarray, table: np.ndarray,
+                     highlight_field: HighlightField | None = None) -> np.ndarray:
     """uint8 H x W x 3 through an 'rgb-pq' / 'rgb-sdr' table -> packed RGB10_A2 words (the window's CPU
-    twin of its shader, and what the GL read-back tests compare with)."""
+    twin of its shader, and what the GL read-back tests compare with). The highlight stage here is for
+    'rgb-pq' tables only (the SDR preview's gained pixels are the shader's)."""
+    if highlight_field is not None and highlight_field.target != "rgb-pq":
+        raise ValueError("the CPU twin applies the highlight stage to 'rgb-pq' tables only")
     out = np.empty(frame_u8.shape[:2], dtype=np.uint32)
-    _rgb10a2_kernel(np.ascontiguousarray(frame_u8, dtype=np.uint8), expand_rows(table), _CELL, _FRAC, out)
+    extra = _NO_FIELD if highlight_field is None else highlight_field.kernel_arguments()
+    _rgb10a2_kernel(np.ascontiguousarray(frame_u8, dtype=np.uint8), expand_rows(table), _CELL, _FRAC, out, *extra)
     return out
 
 

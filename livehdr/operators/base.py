@@ -64,7 +64,12 @@ class Operator:
     def expand(self, code_values):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def __call__(self, code_values):
+    # The spatial highlight stage (operators/highlight.HighlightStage, issue #23) after the pointwise
+    # expansion: a gain field over near-clipped pixels. None: the operator is only its expansion.
+    highlight = None
+
+    def base_light(self, code_values):
+        """The operator without its highlight stage (the pointwise part a table can hold)."""
         ops = color.ops_for(code_values)
         x = ops.clip(ops.asarray(code_values), 0.0, 1.0)
         out = self.expand(x)
@@ -72,6 +77,23 @@ class Operator:
             out = adjust_saturation(out, self.config.saturation)
         # Finite, non-negative and within the operator's range: the contract every sink relies on.
         return ops.clip(ops.nan_to_num(out, posinf=self.max_relative), 0.0, self.max_relative)
+
+    def __call__(self, code_values):
+        out = self.base_light(code_values)
+        if self.highlight is None:
+            return out
+        ops = color.ops_for(code_values)
+        x = ops.clip(ops.asarray(code_values), 0.0, 1.0)
+        return self.highlight.apply(out, x, self.white_relative(), self.max_relative)
+
+    def white_relative(self) -> np.ndarray:
+        """The base light at code (1, 1, 1) for the frame just expanded (what the highlight stage is
+        conditioned on). Adaptive operators override it with their current frame's value."""
+        cached = getattr(self, "_white", None)
+        if cached is None:
+            cached = self._white = np.asarray(self.base_light(np.ones((1, 1, 3), np.float32)),
+                                              np.float64).reshape(3)
+        return cached
 
     def expand_uint8(self, frame_u8: np.ndarray) -> np.ndarray:
         """Convenience for the CPU pipeline: H x W x 3 uint8 -> float32 relative linear light."""
@@ -86,11 +108,13 @@ class Operator:
         if cached is None:
             from livehdr.color.table import table_nodes
 
-            cached = self._at_nodes = np.asarray(self(table_nodes()), dtype=np.float32)
+            cached = self._at_nodes = np.asarray(self.base_light(table_nodes()), dtype=np.float32)
         return cached
 
     def reset(self):
-        """Forget temporal state (scene cut, seek). Stateless operators have none."""
+        """Forget temporal state (scene cut, seek): the highlight stage's field, if any."""
+        if self.highlight is not None:
+            self.highlight.reset()
 
 
 def adjust_saturation(rgb_linear, saturation: float):

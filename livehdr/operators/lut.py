@@ -20,6 +20,7 @@ from livehdr.base import log
 from livehdr.base.errors import UserError
 from livehdr.models.weights import load_model
 from livehdr.operators.base import OperatorConfig, WeightsOperator, adjust_saturation
+from livehdr.operators.highlight import HighlightStage
 
 CUT_BINS = 32
 
@@ -96,12 +97,22 @@ class LUTOperator(WeightsOperator):
 
             self.fast = FastCLUT(self.model)
         self._torch = torch
+        # The highlight stage the weights carry serves the known source curves (operators/source_curve.py):
+        # on the blind LUT it lost PU21 on the validation scenes (docs/HIGHLIGHTS.md), so auto runs without it.
+        self.highlight = None
+        self.known_curve_highlight = HighlightStage.from_model(self.model)
+        self._white = np.ones(3)
+
+    def white_relative(self) -> np.ndarray:
+        """The current frame's LUT at code (1, 1, 1) (the highlight stage's conditioning)."""
+        return self._white
 
     @property
     def lut_size(self) -> int:
         return self.model.lut_size
 
     def reset(self) -> None:
+        super().reset()
         self.temporal.reset()
 
     # ---- the LUT ------------------------------------------------------------------------------------
@@ -140,13 +151,17 @@ class LUTOperator(WeightsOperator):
         if self.fast is not None:
             weights = self.temporal.update(torch.from_numpy(self.fast.basis_weights(thumb)), thumb)
             gamma = self.config.input_gamma
-            return torch.from_numpy(self.fast.lut_from_fields(self.fast.fields(weights, gamma), self.max_relative,
-                                                              gamma))
+            lut = torch.from_numpy(self.fast.lut_from_fields(self.fast.fields(weights, gamma), self.max_relative,
+                                                             gamma))
+            self._white = lut[-1, -1, -1].double().numpy()
+            return lut
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(thumb)).permute(2, 0, 1)[None].to(self.device)
             weights = self.temporal.update(self.model.basis_weights(x), thumb)
-            return self.model.lut_from_fields(self.model.fields(weights), self.max_relative,
-                                              self.config.input_gamma)[0]
+            lut = self.model.lut_from_fields(self.model.fields(weights), self.max_relative,
+                                             self.config.input_gamma)[0]
+            self._white = lut[-1, -1, -1].double().cpu().numpy()
+            return lut
 
     # ---- the generic operator path ---------------------------------------------------------------------
     def expand(self, V):

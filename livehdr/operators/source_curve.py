@@ -40,7 +40,7 @@ class SourceCurveOperator(Operator):
         self.model_name = learned.name
         self.name = qualified_name(learned.name, self.curve.name)
         self.description = f"{learned.name} with the exact inverse of {self.curve.citation}"
-        src = getattr(learned, "highlight", None)
+        src = getattr(learned, "known_curve_highlight", None) or getattr(learned, "highlight", None)
         self.highlight = src.clone() if src is not None else None
         self._u8_table = None
 
@@ -54,15 +54,16 @@ class SourceCurveOperator(Operator):
         # A per-channel curve with 8 bits in: a 256-entry table is exact.
         if self._u8_table is None:
             ramp = np.arange(256, dtype=np.float32)[:, None, None].repeat(3, 2) / 255
-            self._u8_table = np.asarray(self(ramp), dtype=np.float32)[:, 0, 0]
+            self._u8_table = np.asarray(self.base_light(ramp), dtype=np.float32)[:, 0, 0]
         out = self._u8_table[frame_u8]
         if self.config.saturation != 1.0:  # the table holds neutral values; chroma needs the whole pixel
             out = np.clip(adjust_saturation(out, self.config.saturation), 0.0, self.max_relative)
+        if self.highlight is not None:
+            out = self.highlight.apply(out, frame_u8, self.white_relative(), self.max_relative)
         return out
 
     def reset(self) -> None:
-        if self.highlight is not None:
-            self.highlight.reset()
+        super().reset()
 
 
 __all__ = ["SEPARATOR", "SOURCE_CURVE_CHOICES", "SourceCurveOperator", "qualified_name", "split_name"]

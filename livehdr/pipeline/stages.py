@@ -60,23 +60,36 @@ class TableComposer:
         self._static = None  # (operator, levels, table) of the last stateless operator
 
     def table(self, operator, rgb_u8: np.ndarray) -> np.ndarray:
+        return self._compose(operator, rgb_u8)[0]
+
+    def _compose(self, operator, rgb_u8: np.ndarray):
+        """(table, the operator at the nodes, levels) for this frame."""
         from livehdr.color.table import compose_table
 
         levels = self.levels.for_content(getattr(operator, "content_peak", None))
         if applies_lut(operator):
-            return compose_table(operator.relative_at_nodes(rgb_u8), levels, self.target)
+            relative = operator.relative_at_nodes(rgb_u8)
+            return compose_table(relative, levels, self.target), relative, levels
         if self._static is None or self._static[0] is not operator or self._static[1] != levels:
-            self._static = (operator, levels, compose_table(operator.relative_at_nodes(rgb_u8), levels, self.target))
-        return self._static[2]
+            relative = operator.relative_at_nodes(rgb_u8)
+            self._static = (operator, levels, compose_table(relative, levels, self.target), relative)
+        return self._static[2], self._static[3], levels
 
     def frame(self, operator, rgb: np.ndarray):
         """A ``TableFrame`` for uint8 frames of pointwise operators, else the ordinary ``operator_output``
-        (> 8-bit sources keep the float path: the table is indexed by 8-bit codes)."""
-        from livehdr.color.table import TableFrame
+        (> 8-bit sources keep the float path: the table is indexed by 8-bit codes). An operator with a
+        highlight stage adds this frame's field (computed after the table: it reads the frame's white)."""
+        from livehdr.color.table import HighlightField, TableFrame
 
         if not getattr(operator, "pointwise", False) or rgb.dtype != np.uint8:
             return operator_output(operator, rgb)
-        return TableFrame(rgb, self.table(operator, rgb), self.target)
+        table, relative, levels = self._compose(operator, rgb)
+        stage = getattr(operator, "highlight", None)
+        if stage is None:
+            return TableFrame(rgb, table, self.target)
+        field = stage.field_for_frame(rgb, operator.white_relative())
+        return TableFrame(rgb, table, self.target,
+                          HighlightField(field, relative, levels, self.target, operator.max_relative))
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:

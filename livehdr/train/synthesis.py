@@ -40,6 +40,18 @@ STOPS_RANGE = (-2.5, 1.5)
 KEY = 0.18  # Reinhard et al. 2002 eq. 2: the log-average luminance maps to the middle-grey key a = 0.18
 
 
+def recipe_source_curve(recipe: str) -> str:
+    """The ``SOURCE_CURVES`` entry that inverts a synthesis recipe: the same tone curve and display encoding."""
+    from livehdr.base.errors import UserError
+    from livehdr.color.tonecurves import SOURCE_CURVES, TONE_CURVES
+
+    curve, encoding = RECIPES[recipe]
+    for entry in SOURCE_CURVES.values():
+        if entry.forward is TONE_CURVES[curve] and entry.encoding == encoding:
+            return entry.name
+    raise UserError(f"no source curve inverts recipe {recipe!r} ({curve} on a {encoding} display)")
+
+
 @dataclass
 class SdrRecipe:
     recipe: str = "clip"

@@ -1,0 +1,98 @@
+"""python -m livehdr.fit_highlight: fit the spatial highlight stage on top of a shipped clut (issue #23).
+
+The data, the loss and the selection are livehdr/train/highlight.py's; this is its command line.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from livehdr.base.errors import UserError
+from livehdr.train.highlight import TRAIN_RECIPES, build_cases, fit
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m livehdr.fit_highlight", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of HDR images")
+    p.add_argument("--base", default=None, metavar="FILE.safetensors", help="clut weights (default: shipped)")
+    p.add_argument("--out", required=True, metavar="FILE.safetensors", help="clut weights with the stage")
+    p.add_argument("--views", type=int, default=2)
+    p.add_argument("--stops", type=float, nargs="+", default=[-2.0, -1.0, 0.0, 1.0])
+    p.add_argument("--size", default="320x240", metavar="WxH")
+    p.add_argument("--hidden", type=int, default=16)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--bases", nargs="+", choices=("auto", "known"), default=["known"],
+                   help="which bases train the stage (default known: on auto it lost PU21 on the validation scenes)")
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--highlight-weight", type=float, default=4.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--splits", default=None, metavar="FILE.json")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except UserError as e:
+        print(f"livehdr.fit_highlight: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+def run(args) -> int:
+    import torch
+
+    from livehdr.models.weights import card_path, load_model, read_card, save_model, shipped_path, write_card
+    from livehdr.operators import OperatorConfig
+    from livehdr.operators.lut import LUTOperator
+    from livehdr.train.data import read_splits, training_images
+
+    try:
+        size = tuple(int(v) for v in args.size.lower().split("x"))
+        if len(size) != 2 or min(size) < 32 or max(size) > 2048:
+            raise ValueError
+    except ValueError:
+        raise UserError(f"--size {args.size!r}: expected WxH, each 32 .. 2048") from None
+    base_path = args.base or shipped_path("clut")
+    splits = read_splits(args.splits)
+    train_images, val_images = training_images(args.data, splits)
+    learned = LUTOperator(OperatorConfig(), "clut", base_path)
+    learned.highlight = None  # the cases need the pointwise base alone
+    t0 = time.time()
+    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    train = build_cases(train_images, args.views, tuple(args.stops), TRAIN_RECIPES, size, 2026, learned,
+                        lambda i, n: say(f"training cases: {i}/{n} scenes"))
+    val = build_cases(val_images, args.views, (-1.0, 0.0, 1.0), TRAIN_RECIPES[:5], size, 2027, learned,
+                      lambda i, n: say(f"validation cases: {i}/{n} scenes"))
+    train = [c for c in train if c["base"] in args.bases]
+    val = [c for c in val if c["base"] in args.bases]
+    say(f"{len(train)} training and {len(val)} validation cases in {time.time() - t0:.0f} s")
+    mlp, best_step, history = fit(train, val, args.hidden, args.steps, args.lr, args.highlight_weight,
+                                  learned.max_relative, args.seed, say)
+    model = load_model(base_path, expect_arch="clut")
+    model.attach_highlight(mlp)
+    save_model(args.out, model, "clut")
+    card = read_card(card_path(base_path)) or {}
+    card["highlight_stage"] = {
+        "what": "spatial highlight stage (issue #23): color/highlight.py features, models/highlight.py MLP",
+        "data": {"train": [im.name for im in train_images], "validation": [im.name for im in val_images],
+                 "held_out": "never read (models/splits.json)"},
+        "recipe": {"views": args.views, "stops": list(args.stops), "size": args.size, "recipes": list(TRAIN_RECIPES),
+                   "bases": ["auto (clut)", "known (exact inverse of the case's curve)"], "hidden": args.hidden,
+                   "steps": args.steps, "lr": args.lr, "highlight_weight": args.highlight_weight,
+                   "optimizer": "Adam, full batch", "bases": args.bases, "seed": args.seed,
+                   "selection": "validation: mean PU21 gain - 5 x highlight log10 error", "best_step": best_step,
+                   "train_seconds": round(time.time() - t0, 1), "hardware": "CPU (2 cores)",
+                   "command": "python -m livehdr.fit_highlight " + " ".join(sys.argv[1:])},
+        "validation_history": history,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    write_card(card_path(args.out), card)
+    say(f"wrote {args.out} (best step {best_step})")
+    del torch
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

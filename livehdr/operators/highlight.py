@@ -1,0 +1,85 @@
+"""The spatial highlight stage as an operator part (issue #23): one coarse log2-gain field per frame.
+
+``HighlightStage`` holds the fitted MLP's parameters (from the clut weights, models/highlight.py) and the
+field's temporal state. Per frame: cell sums and features (color/highlight.py, one numba pass), the MLP on
+the ~5k cells (numpy), then the temporal smoothing; the pipelines apply the field themselves (the table
+kernels, the shader, torch), and ``apply`` does it for stills and the generic path.
+
+Over time the field is smoothed like the LUT weights (operators/lut.py ``TemporalWeights``): an EMA while
+the picture holds still (sensor noise moves the near-clipped share a little, and the field would shimmer),
+falling off as the frame's mean luma moves (a pan or a fade follows at once), and dropped at a cut (the
+near-clipped share of the grid changes by more than ``cut``) or a new frame size.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from livehdr.color import highlight as hl
+
+
+class HighlightStage:
+    def __init__(self, parameters, smoothing: float = 0.8, follow: float = 0.004, cut: float = 0.05):
+        self.parameters = tuple(np.asarray(p, np.float64) for p in parameters)
+        self.smoothing, self.follow, self.cut = float(smoothing), float(follow), float(cut)
+        self.reset()
+
+    @classmethod
+    def from_model(cls, model):
+        """The stage a clut model carries, or None."""
+        mlp = getattr(model, "highlight", None)
+        return None if mlp is None else cls(mlp.numpy_parameters())
+
+    def clone(self) -> "HighlightStage":
+        """The same fitted stage with its own (empty) temporal state: for a second operator."""
+        return HighlightStage(self.parameters, self.smoothing, self.follow, self.cut)
+
+    def reset(self) -> None:
+        self.field = None
+        self.share = None
+        self.mean = None
+        self.last_event = "reset"
+
+    def raw_field(self, sums: np.ndarray, white_rgb) -> np.ndarray:
+        """This frame's field without temporal smoothing: (rows, cols) log2 gains."""
+        from livehdr.models.highlight import field_numpy
+
+        feats = hl.features_from_sums(sums, hl.log2_white(white_rgb))
+        return field_numpy(feats, self.parameters).reshape(sums.shape[:2])
+
+    def field_for_frame(self, frame: np.ndarray, white_rgb) -> np.ndarray:
+        """H x W x 3 uint8 (or float code values) and the base operator's light at white -> the smoothed
+        (rows, cols) float64 field for this frame. Updates the temporal state."""
+        return self.field_for_sums(hl.cell_sums(frame), white_rgb)
+
+    def field_for_sums(self, sums: np.ndarray, white_rgb) -> np.ndarray:
+        """``field_for_frame`` from the frame's cell sums (``color.highlight.cell_sums`` or its torch twin)."""
+        field = self.raw_field(sums, white_rgb)
+        n = np.maximum(sums[..., 0], 1e-9)
+        share = sums[..., 1] / n
+        mean = float((sums[..., 1] + sums[..., 2]).sum() / n.sum())
+        if self.field is None or self.field.shape != field.shape:
+            alpha, self.last_event = 0.0, "start"
+        elif float(np.abs(share - self.share).mean()) > self.cut:
+            alpha, self.last_event = 0.0, "cut"
+        else:
+            alpha = self.smoothing * math.exp(-((mean - self.mean) / self.follow) ** 2)
+            self.last_event = "smooth" if alpha > 0.5 * self.smoothing else "follow"
+        self.field = field if alpha == 0.0 else alpha * self.field + (1.0 - alpha) * field
+        self.share, self.mean = share, mean
+        return self.field
+
+    def apply(self, light, code, white_rgb, top: float):
+        """The generic path: light (numpy H x W x 3 or torch N x 3 x H x W) of the frame ``code`` -> gained."""
+        if isinstance(light, np.ndarray):
+            field = self.field_for_frame(np.asarray(code), white_rgb)
+            return hl.apply_field(light, np.asarray(code), field, top)
+        import torch
+
+        out = []
+        for i in range(light.shape[0]):  # frames of a batch in order: they update the temporal state in turn
+            sums = hl.cell_sums_torch(code[i:i + 1]).cpu().numpy()  # only the small grid leaves the device
+            field = torch.from_numpy(self.field_for_sums(sums, white_rgb)).to(light.device)
+            out.append(hl.apply_field_torch(light[i:i + 1], code[i:i + 1], field, top))
+        return torch.cat(out)
