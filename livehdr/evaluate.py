@@ -190,6 +190,21 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def write_sheet(path: str, cases: list, models: dict, naive) -> None:
+    """The contact sheet of issue #23 for the clipped-sRGB cases (there the SDR lost the highlights' shape)."""
+    from livehdr.contact_sheet import choose_cases, render_contact_sheet, write_contact_sheet
+    from livehdr.operators.source_curve import SourceCurveOperator
+
+    operators = {}
+    for name, op in models.items():
+        operators[name] = op
+        if hasattr(op, "weights_path"):
+            operators[f"{name}/srgb"] = SourceCurveOperator(op, "srgb")
+    operators["naive"] = naive
+    chosen = choose_cases([c for c in cases if c["recipe"] == "clip"], 3)
+    write_contact_sheet(path, render_contact_sheet(chosen, operators))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from livehdr.color.tonecurves import SOURCE_CURVES
     from livehdr.train.synthesis import EVAL_RECIPES, RECIPES
@@ -213,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("auto", "fp32", "int8", "fp16"), default="fp32",
                    help="learned models' arithmetic (default fp32, the reference; auto = what the CLI runs)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the full results as JSON")
+    p.add_argument("--contact-sheet", default=None, metavar="OUT.png",
+                   help="also write a contact sheet (livehdr/contact_sheet.py): SDR | each model | MODEL/srgb (the "
+                   "exact sRGB inverse + the highlight stage) | naive | truth, at paper white and 3 stops down, for "
+                   "three clipped-sRGB cases whose clipped regions have a shape")
     p.add_argument("--write-card", action="store_true",
                    help="record the result (and beats_naive) in the learned model's card (models/NAME.json)")
     p.add_argument("--no-cvvdp", action="store_true", help="skip ColorVideoVDP even when installed")
@@ -287,6 +306,9 @@ def run(args) -> dict:
             column = SourceCurveColumn(operators[n], curve)
             columns[column.name] = column
     results = evaluate(columns, cases, use_cvvdp=not args.no_cvvdp)
+    if args.contact_sheet:
+        write_sheet(args.contact_sheet, cases, {n: operators[n] for n in names if n not in BASELINES},
+                    operators["naive"])
     scored = [n for n in columns if n != "naive"]
     summary = {
         "data": [im.name for im in images], "split": split, "cases": len(cases),

@@ -79,7 +79,7 @@ def run(args) -> int:
         "data": {"train": [im.name for im in train_images], "validation": [im.name for im in val_images],
                  "held_out": "never read (models/splits.json)"},
         "recipe": {"views": args.views, "stops": list(args.stops), "size": args.size, "recipes": list(TRAIN_RECIPES),
-                   "bases": ["auto (clut)", "known (exact inverse of the case's curve)"], "hidden": args.hidden,
+                   "hidden": args.hidden,
                    "steps": args.steps, "lr": args.lr, "highlight_weight": args.highlight_weight,
                    "optimizer": "Adam, full batch", "bases": args.bases, "seed": args.seed,
                    "selection": "validation: mean PU21 gain - 5 x highlight log10 error", "best_step": best_step,

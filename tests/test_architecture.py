@@ -14,7 +14,8 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 
 # Top first. A module may import from its own layer or any layer below it, never from one above.
 LAYERS = [
-    ("entry points", ["livehdr.cli", "livehdr.__main__", "livehdr.argtypes", "livehdr.bench", "livehdr.contact_sheet", "livehdr.fit_highlight",
+    ("entry points", ["livehdr.cli", "livehdr.__main__", "livehdr.argtypes", "livehdr.bench", "livehdr.contact_sheet",
+                      "livehdr.fit_highlight",
                       "livehdr.evaluate",
                       "livehdr.train.__main__"]),
     ("batch", ["livehdr.batch"]),

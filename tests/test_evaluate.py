@@ -142,3 +142,27 @@ def test_evaluate_bad_input_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error:" in err
     assert evaluate.main(["--data", str(tmp_path), "--size", "big"]) == 2
+
+
+def test_evaluate_writes_a_contact_sheet_with_the_known_curve_column(setup, tmp_path):
+    """--contact-sheet: the shipped clut, clut/srgb (exact inverse + highlight stage), naive and the truth."""
+    from PIL import Image
+
+    from livehdr.contact_sheet import render_contact_sheet
+    from livehdr.operators import OperatorConfig
+    from livehdr.operators.source_curve import SourceCurveOperator
+    from livehdr.train.synthesis import make_grid_cases
+
+    data, _ = setup
+    sheet = tmp_path / "sheet.png"
+    rc = evaluate.main(["--data", str(data), "--model", "clut", "--views", "1", "--size", "96x48", "--no-cvvdp",
+                        "--contact-sheet", str(sheet)])
+    assert rc == 0
+    got = np.asarray(Image.open(sheet).convert("RGB"))
+    clut = create_operator("clut", OperatorConfig())
+    cases = [c for c in make_grid_cases(load_images([str(data)]), 1, 96, 48) if c["recipe"] == "clip"]
+    from livehdr.contact_sheet import choose_cases
+
+    want = render_contact_sheet(choose_cases(cases, 3), {"clut": clut, "clut/srgb": SourceCurveOperator(clut, "srgb"),
+                                                         "naive": create_operator("naive", OperatorConfig())})
+    assert np.array_equal(got, want)

@@ -1,4 +1,4 @@
-"""Fitting the spatial highlight stage (issue #23; the command is ``python -m livehdr.fit_highlight``): fit the spatial highlight stage (issue #23) on top of a shipped clut.
+"""Fitting the spatial highlight stage (issue #23) on top of a shipped clut (``python -m livehdr.fit_highlight``).
 
 The stage is a few hundred parameters (models/highlight.py) over fixed features (color/highlight.py), so it
 is fitted directly on the evaluation protocol's own loss:
@@ -14,14 +14,10 @@ The result is written into a copy of the clut weights (``--out``) with the card'
 """
 from __future__ import annotations
 
-import json
 import math
-import sys
-import time
 
 import numpy as np
 
-from livehdr.base.errors import UserError
 
 TRAIN_RECIPES = ("clip", "gamma22", "reinhard", "aces", "hable", "agx", "pbr-neutral")
 PIXELS_PER_CASE = 3000  # near-clipped pixels kept per case (the rest enter through their count)
