@@ -41,8 +41,6 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
-    import torch
-
     from livehdr.models.weights import card_path, load_model, read_card, save_model, shipped_path, write_card
     from livehdr.operators import OperatorConfig
     from livehdr.operators.lut import LUTOperator
@@ -90,7 +88,6 @@ def run(args) -> int:
     }
     write_card(card_path(args.out), card)
     say(f"wrote {args.out} (best step {best_step})")
-    del torch
     return 0
 
 

@@ -242,7 +242,6 @@ def apply_field_reference(light: np.ndarray, code: np.ndarray, field: np.ndarray
     h, w = code.shape[:2]
     gh, gw = field.shape
     fy, fx = field_coordinate(np.arange(h), h, gh), field_coordinate(np.arange(w), w, gw)
-    rows = upsample_rows = None  # noqa: F841 - explicit bilinear below
     y0, x0 = np.floor(fy).astype(int), np.floor(fx).astype(int)
     y1, x1 = np.minimum(y0 + 1, gh - 1), np.minimum(x0 + 1, gw - 1)
     ty, tx = (fy - y0)[:, None], (fx - x0)[None, :]

@@ -12,11 +12,10 @@ near-clipped share of the grid changes by more than ``cut``) or a new frame size
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from livehdr.color import highlight as hl
+from livehdr.operators.temporal import frame_smoothing
 
 
 class HighlightStage:
@@ -59,13 +58,10 @@ class HighlightStage:
         n = np.maximum(sums[..., 0], 1e-9)
         share = sums[..., 1] / n
         mean = float((sums[..., 1] + sums[..., 2]).sum() / n.sum())
-        if self.field is None or self.field.shape != field.shape:
-            alpha, self.last_event = 0.0, "start"
-        elif float(np.abs(share - self.share).mean()) > self.cut:
-            alpha, self.last_event = 0.0, "cut"
-        else:
-            alpha = self.smoothing * math.exp(-((mean - self.mean) / self.follow) ** 2)
-            self.last_event = "smooth" if alpha > 0.5 * self.smoothing else "follow"
+        fresh = self.field is None or self.field.shape != field.shape
+        alpha, self.last_event = frame_smoothing(
+            self.smoothing, self.follow, None if fresh else mean - self.mean,
+            not fresh and float(np.abs(share - self.share).mean()) > self.cut)
         self.field = field if alpha == 0.0 else alpha * self.field + (1.0 - alpha) * field
         self.share, self.mean = share, mean
         return self.field

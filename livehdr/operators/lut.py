@@ -12,7 +12,6 @@ linear map of each entry, so it commutes with trilinear interpolation), and it i
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from livehdr.base.errors import UserError
 from livehdr.models.weights import load_model
 from livehdr.operators.base import OperatorConfig, WeightsOperator, adjust_saturation
 from livehdr.operators.highlight import HighlightStage
+from livehdr.operators.temporal import frame_smoothing
 
 CUT_BINS = 32
 
@@ -64,13 +64,10 @@ class TemporalWeights:
         hist = np.bincount(np.minimum((grey * CUT_BINS).astype(np.int64), CUT_BINS - 1).ravel(),
                            minlength=CUT_BINS) / grey.size
         mean = float(grey.mean())
-        if self.weights is None:
-            alpha, self.last_event = 0.0, "start"
-        elif 0.5 * float(np.abs(hist - self.hist).sum()) > self.cut:
-            alpha, self.last_event = 0.0, "cut"
-        else:
-            alpha = self.smoothing * math.exp(-((mean - self.mean) / self.follow) ** 2)
-            self.last_event = "smooth" if alpha > 0.5 * self.smoothing else "follow"
+        fresh = self.weights is None
+        alpha, self.last_event = frame_smoothing(
+            self.smoothing, self.follow, None if fresh else mean - self.mean,
+            not fresh and 0.5 * float(np.abs(hist - self.hist).sum()) > self.cut)
         self.weights = weights if alpha == 0.0 else alpha * self.weights + (1.0 - alpha) * weights
         self.hist, self.mean = hist, mean
         return self.weights

@@ -23,6 +23,8 @@ The state is updated in place, so a CUDA graph captured over the operator replay
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 SMOOTHING = 0.9  # the weight of the history on a perfectly static pixel: ~10 frames' memory
@@ -67,3 +69,15 @@ class TemporalMaps:
         self.code.copy_(code)
         self.mean.copy_(mean)
         return self.maps
+
+
+def frame_smoothing(smoothing: float, follow: float, mean_change: float | None, cut: bool) -> tuple[float, str]:
+    """The weight of the history for a per-frame EMA (the LUT weights, the highlight field) and what
+    happened: no history ('start'), a cut ('cut': none kept), else ``smoothing * exp(-(m / follow)^2)`` of
+    the frame mean's change m ('smooth' while above half the smoothing, else 'follow')."""
+    if mean_change is None:
+        return 0.0, "start"
+    if cut:
+        return 0.0, "cut"
+    alpha = smoothing * math.exp(-(mean_change / follow) ** 2)
+    return alpha, "smooth" if alpha > 0.5 * smoothing else "follow"

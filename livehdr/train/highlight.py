@@ -32,7 +32,6 @@ def _pu(rel):
 def prepare_case(sdr: np.ndarray, target: np.ndarray, base_light: np.ndarray, white_rgb, rng) -> dict | None:
     """One case's fixed part: features of the used cells, the sampled near-clipped pixels, the rest's error."""
     from livehdr.color import highlight as hl
-    from livehdr.metrics import PU21_L_MAX, PU21_L_MIN  # noqa: F401 - the floor used by the log error below
 
     h, w = sdr.shape[:2]
     q = hl.apply_weight(sdr.max(axis=-1))
