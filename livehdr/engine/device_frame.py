@@ -111,10 +111,11 @@ class DeviceFrame:
 
 class DeviceTableFrame:
     """A pointwise operator's frame on the device: its uint8 code values and the composed table
-    (``color/table.py``, target 'pq' or 'hlg'), applied in torch when the writer packs it."""
+    (``color/table.py``, target 'pq' or 'hlg'), applied in torch when the writer packs it; ``highlight``: the
+    operator's highlight stage for this frame (``engine.device_table.DeviceHighlight``), or None."""
 
-    def __init__(self, code_values: torch.Tensor, table: torch.Tensor, target: str):
-        self.code_values, self.table, self.target = code_values, table, target
+    def __init__(self, code_values: torch.Tensor, table: torch.Tensor, target: str, highlight=None):
+        self.code_values, self.table, self.target, self.highlight = code_values, table, target, highlight
         self.shape = tuple(int(n) for n in code_values.shape)
 
     def pack_into(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, paper_white: float, peak: float, *,
@@ -125,7 +126,7 @@ class DeviceTableFrame:
         if hlg != (self.target == "hlg"):
             raise ValueError(f"a {self.target!r} table cannot be packed for {'HLG' if hlg else 'PQ'}")
         with torch.inference_mode():
-            packed = table_to_yuv420p10_torch(self.code_values, self.table, seed=seed)
+            packed = table_to_yuv420p10_torch(self.code_values, self.table, seed=seed, highlight=self.highlight)
         return download_planes(packed, y, u, v)
 
 

@@ -5,13 +5,22 @@ Per pixel: each 8-bit code's cell and fraction come from ``table.code_cells()`` 
 shaper tables), the eight corners are gathered from the flattened table and interpolated along r, then g,
 then b (the kernel's order); the dither is the same integer hash (``device_pack.dither_tpdf``), chroma is
 the 2x2 mean of the interpolated Cb / Cr, and codes are clamped to 4..1019 as there.
+
+An operator's highlight stage (issue #23, ``DeviceHighlight``) is applied as the numba kernel's
+``_highlight_row`` does: the pixels at codes >= ``KNEE_CODE`` whose gain is not 1 take the operator's own light,
+trilinear at the nodes, times 2^(a(c) h(x)), clamped to its top, encoded per pixel (Y'CbCr + light), before the
+chroma average and the frame's light statistics.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from livehdr import color
-from livehdr.color.table import CB_DIVISOR, CR_DIVISOR, TABLE_SIZE, code_cells, table_nodes
+from livehdr.color import highlight as hl
+from livehdr.color.levels import ReferenceLevels
+from livehdr.color.table import CB_DIVISOR, CR_DIVISOR, KNEE_CODE, TABLE_SIZE, code_cells, table_nodes
 from livehdr.engine.device_pack import dither_tpdf
 
 _Y_SCALE, _Y_OFFSET = 876.0, 64.5  # + 0.5: floor rounds
@@ -64,13 +73,63 @@ def _quantise(values: torch.Tensor, scale: float, offset: float, dither: torch.T
     return torch.floor(code).clamp_(_CODE_MIN, _CODE_MAX).to(torch.int16)
 
 
-def table_to_yuv420p10_torch(frame_u8: torch.Tensor, table: torch.Tensor, dither: bool = True, seed: int = 0):
+@dataclass(frozen=True)
+class DeviceHighlight:
+    """The highlight stage's part of a frame on the device (the twin of ``color.table.HighlightField``): the
+    field, the operator's own light at the nodes, the encoding (levels, target, source peak) and the top."""
+
+    field: torch.Tensor  # (rows, cols) float64 log2 gains
+    relative: torch.Tensor  # (D, D, D, 3) the pointwise operator at table_nodes(), indexed [b, g, r]
+    levels: ReferenceLevels  # the table's levels
+    target: str  # 'pq' or 'hlg'
+    top: float  # the operator's max_relative
+    source_peak: float | None = None
+
+
+def field_at_pixels_torch(field: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The field bilinear at the pixels (ys, xs) of an h x w frame, float64 (``color.highlight.field_at``)."""
+    gh, gw = field.shape
+    fy = ((ys.double() + 0.5) * gh / h - 0.5).clamp(0.0, gh - 1.0)
+    fx = ((xs.double() + 0.5) * gw / w - 0.5).clamp(0.0, gw - 1.0)
+    y0, x0 = fy.long().clamp(max=gh - 1), fx.long().clamp(max=gw - 1)
+    y1, x1 = (y0 + 1).clamp(max=gh - 1), (x0 + 1).clamp(max=gw - 1)
+    ty, tx = fy - y0, fx - x0
+    f = field.double()
+    top = f[y0, x0] + tx * (f[y0, x1] - f[y0, x0])
+    bottom = f[y1, x0] + tx * (f[y1, x1] - f[y1, x0])
+    return top + ty * (bottom - top)
+
+
+def apply_highlight_torch(frame_u8: torch.Tensor, out: torch.Tensor, stage: DeviceHighlight) -> None:
+    """Overwrite ``out`` (H x W x 4: Y', Cb, Cr, light from the table) at the gained pixels, in place."""
+    h, w = frame_u8.shape[:2]
+    ys, xs = (frame_u8.amax(dim=2) >= KNEE_CODE).nonzero(as_tuple=True)
+    if ys.numel() == 0:
+        return
+    codes = frame_u8[ys, xs]  # N x 3
+    weight = hl.apply_weight(codes.amax(dim=1).double() / 255.0)  # > 0 from KNEE_CODE on
+    gain = (weight * field_at_pixels_torch(stage.field, ys, xs, h, w)).exp2()
+    gained = gain != 1.0  # as the kernel: a pixel without a gain keeps the table's value
+    ys, xs, codes, gain = ys[gained], xs[gained], codes[gained], gain[gained]
+    if ys.numel() == 0:
+        return
+    light = lookup_table_torch(codes[:, None], stage.relative)[:, 0].double()  # N x 3, trilinear at the nodes
+    relative = (light * gain[:, None]).clamp(max=stage.top)
+    encoded = encode_ycbcr_light(relative.T[None, :, None, :], stage.levels, stage.target, stage.source_peak)
+    out[ys, xs] = encoded[0].to(out.dtype)
+
+
+def table_to_yuv420p10_torch(frame_u8: torch.Tensor, table: torch.Tensor, dither: bool = True, seed: int = 0,
+                             highlight: DeviceHighlight | None = None):
     """H x W x 3 uint8 (H, W even) through a 'pq' / 'hlg' table (Y', Cb, Cr, light) -> (Y, U, V) int16 planes
-    on the frame's device and (MaxCLL, frame-average light) in cd/m2 as 0-d tensors."""
+    on the frame's device and (MaxCLL, frame-average light) in cd/m2 as 0-d tensors. ``highlight``: the
+    operator's highlight stage for this frame, applied before the chroma average and the statistics."""
     h, w = frame_u8.shape[:2]
     if h % 2 or w % 2:
         raise ValueError(f"4:2:0 needs even sizes, got {w}x{h}")
     out = lookup_table_torch(frame_u8, table)
+    if highlight is not None:
+        apply_highlight_torch(frame_u8, out, highlight)
     luma, light = out[..., 0], out[..., 3]
     cb = out[..., 1].reshape(h // 2, 2, w // 2, 2).sum(dim=(1, 3))
     cr = out[..., 2].reshape(h // 2, 2, w // 2, 2).sum(dim=(1, 3))
@@ -106,11 +165,16 @@ def compose_table_torch(relative: torch.Tensor, levels, target: str = "pq",
     d = TABLE_SIZE
     if tuple(relative.shape) != (1, 3, d, d * d):
         raise ValueError(f"expected the operator at the nodes as 1 x 3 x {d} x {d * d}, got {tuple(relative.shape)}")
-    rel = relative.float()
-    light = color.relative_BT709_to_display_nits_BT2020(rel, levels, source_peak).amax(dim=1)[0]
+    return encode_ycbcr_light(relative.float(), levels, target, source_peak)[0].reshape(d, d, d, 4)
+
+
+def encode_ycbcr_light(relative: torch.Tensor, levels, target: str, source_peak: float | None = None) -> torch.Tensor:
+    """N x 3 x H x W operator light (linear BT.709, relative) -> N x H x W x 4 (Y', Cb, Cr, light) of the 'pq' /
+    'hlg' file encoding, in the tensor's dtype: what a table holds at its nodes (``color.encode``'s torch side)."""
+    light = color.relative_BT709_to_display_nits_BT2020(relative, levels, source_peak).amax(dim=1)
     encode = color.encode_HLG_BT2020 if target == "hlg" else color.encode_PQ_BT2020
-    rp, gp, bp = encode(rel, levels, source_peak)[0]
+    rgb = encode(relative, levels, source_peak)
+    rp, gp, bp = rgb[:, 0], rgb[:, 1], rgb[:, 2]
     kr, kg, kb = color.WEIGHTS_BT2020
     luma = kr * rp + kg * gp + kb * bp
-    out = torch.stack([luma, (bp - luma) / CB_DIVISOR, (rp - luma) / CR_DIVISOR, light], dim=-1)
-    return out.reshape(d, d, d, 4)
+    return torch.stack([luma, (bp - luma) / CB_DIVISOR, (rp - luma) / CR_DIVISOR, light], dim=-1)

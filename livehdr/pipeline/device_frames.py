@@ -9,7 +9,10 @@
   planes goes into the encoder's frame (``engine/device_frame.py``). ``WindowStage`` is the live window's twin.
 
 Both paths take the same operator calls in the same order, so temporal state (the learned operators' head
-maps, the LUT operators' basis weights) evolves alike, and the planes agree to +-1 code value.
+maps, the LUT operators' basis weights, the highlight stage's field) evolves alike, and the planes agree to +-1
+code value. An operator's highlight stage (issue #23) is called once per frame after its table, as
+``TableComposer.frame`` does, from the frame's cell sums computed on the device; the field goes with the frame
+(``engine.device_table.DeviceHighlight``) and the gained pixels are encoded when the writer packs it.
 """
 from __future__ import annotations
 
@@ -103,23 +106,36 @@ class DeviceStage:
         self.upload = Uploader(self.device)
         self.graphs = use_cuda_graphs(operator, self.device)
         self._torch = torch
-        self._table = (None, None)  # (host table, its device copy): a stateless operator's table is reused
+        # (host table, its device copy, the operator at the nodes on the device or None): a stateless
+        # operator's table is reused until the composer gives a new one
+        self._table = (None, None, None)
 
     def _device_table(self, table):
         if self._table[0] is not table:
-            self._table = (table, self._torch.from_numpy(table).to(self.device))
+            self._table = (table, self._torch.from_numpy(table).to(self.device), None)
         return self._table[1]
 
-    def _lut_table(self, op, rgb):
-        """This frame's table for a LUT operator, composed on the device: its LUT (the thumbnail CNN) sampled
-        at the table's nodes, then the display encoding (``engine.device_table.compose_table_torch``)."""
-        from livehdr.engine.device_table import compose_table_torch, nodes_torch
+    def _lut_nodes(self, op, rgb):
+        """This frame's LUT (the thumbnail CNN; updates the operator's temporal state) at the table's nodes,
+        1 x 3 x D x D*D on the device."""
+        from livehdr.engine.device_table import nodes_torch
         from livehdr.models.clut import apply_lut_torch
 
         lut = self._torch.from_numpy(op.lut_for_frame(rgb)).to(self.device)[None]
-        relative = apply_lut_torch(nodes_torch(self.device), lut)
-        levels = self.composer.levels.for_content(getattr(op, "content_peak", None))
-        return compose_table_torch(relative, levels, self.composer.target)
+        return apply_lut_torch(nodes_torch(self.device), lut)
+
+    def _lut_table(self, op, rgb):
+        """This frame's table for a LUT operator, composed on the device: its LUT sampled at the table's
+        nodes, then the display encoding (``engine.device_table.compose_table_torch``)."""
+        return self._compose_on_device(self._lut_nodes(op, rgb))
+
+    def _compose_on_device(self, relative):
+        from livehdr.engine.device_table import compose_table_torch
+
+        return compose_table_torch(relative, self._levels(), self.composer.target)
+
+    def _levels(self):
+        return self.composer.levels.for_content(getattr(self.operator, "content_peak", None))
 
     def table(self, rgb):
         """A pointwise operator's table for this uint8 frame, on the device (as ``TableComposer.table``; a LUT
@@ -128,15 +144,51 @@ class DeviceStage:
             return self._lut_table(self.operator, rgb)
         return self._device_table(self.composer.table(self.operator, rgb))
 
+    def _table_and_nodes(self, rgb):
+        """(table, the operator at the nodes as (D, D, D, 3)) on the device, for an operator with a highlight
+        stage (whose gained pixels are encoded from the operator's own light)."""
+        if applies_lut(self.operator):
+            relative = self._lut_nodes(self.operator, rgb)
+            n = relative.shape[2]
+            return self._compose_on_device(relative), relative[0].permute(1, 2, 0).reshape(n, n, n, 3)
+        table = self.table(rgb)
+        if self._table[2] is None:  # the same array the composer composed (stateless: cached by the operator)
+            nodes = self._torch.from_numpy(np.asarray(self.operator.relative_at_nodes(rgb), np.float32)).to(self.device)
+            self._table = (*self._table[:2], nodes)
+        return table, self._table[2]
+
+    def _highlight(self, frame_u8, relative):
+        """This frame's ``DeviceHighlight``, as ``TableComposer.frame`` builds its ``HighlightField``: the stage
+        is called once per frame, after the table (it reads the frame's white), with the same cell sums,
+        computed on the device (only the small grid comes to the host for the MLP and the smoothing)."""
+        from livehdr.color.highlight import cell_sums_torch
+        from livehdr.engine.device_table import DeviceHighlight
+
+        op = self.operator
+        code = frame_u8.permute(2, 0, 1)[None].double().mul_(1.0 / 255.0)  # as the numba sums: u8 * (1 / 255)
+        field = op.highlight.field_for_sums(cell_sums_torch(code).cpu().numpy(), op.white_relative())
+        return DeviceHighlight(self._torch.from_numpy(field).to(self.device), relative, self._levels(),
+                               self.composer.target, float(op.max_relative))
+
+    def _table_frame(self, rgb):
+        from livehdr.engine.device_frame import DeviceTableFrame
+
+        target = self.composer.target
+        if getattr(self.operator, "highlight", None) is None:
+            return DeviceTableFrame(self.upload.raw(rgb), self.table(rgb), target)
+        table, relative = self._table_and_nodes(rgb)
+        frame_u8 = self.upload.raw(rgb)
+        return DeviceTableFrame(frame_u8, table, target, self._highlight(frame_u8, relative))
+
     def __call__(self, rgb):
-        from livehdr.engine.device_frame import DeviceFrame, DeviceTableFrame
+        from livehdr.engine.device_frame import DeviceFrame
         from livehdr.models.clut import apply_lut_torch
 
         torch = self._torch
         op = self.operator
         with torch.inference_mode():
             if self.composer is not None and getattr(op, "pointwise", False) and rgb.dtype == np.uint8:
-                return DeviceTableFrame(self.upload.raw(rgb), self.table(rgb), self.composer.target)
+                return self._table_frame(rgb)
             code = self.upload(rgb)
             if applies_lut(op):
                 lut = op.lut_for_frame(to_uint8(rgb))  # the same call as the numba path's LutFrame
