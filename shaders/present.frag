@@ -227,14 +227,10 @@ vec3 expand_lut(vec3 V) {
 }
 #endif
 
-// ---- the composed table (issue #21, color/table.py): operator + display encoding in one 3D fetch --------
-// SHADER_TABLE is #defined by gl_renderer for pointwise operators in the hdr / sdr / split views: u_table
-// holds the operator's output and the SDR input's, both already in this MODE's code values, on
-// color.table's shaped grid (its constants are #defined from the Python module).
-#ifdef SHADER_TABLE
-// One 3D texture holds both tables side by side along x: texels 0 .. D-1 the SDR input's, D .. 2D-1 the
-// operator's, so either side is the same single fetch (a CPU renderer runs both sides of a branch).
-uniform sampler3D u_table;
+// ---- the composed table's grid (issue #21, color/table.py) ------------------------------------------
+// TABLE_GRID is #defined by gl_renderer with the grid's constants (from the Python module) whenever a
+// program reads the table or the operator's light at its nodes.
+#ifdef TABLE_GRID
 // color.table.table_coordinate: square-spaced nodes at black, the uniform k / 32, the top cell split
 vec3 table_coordinate(vec3 c) {
     c = clamp(c, 0.0, 1.0);
@@ -243,20 +239,114 @@ vec3 table_coordinate(vec3 c) {
     vec3 top = TABLE_BLACK_NODES + TABLE_UNIFORM_NODES + (c - TABLE_TOP_START) * (TABLE_CELLS * TABLE_TOP_SPLIT);
     return mix(mix(black, uniform_part, step(TABLE_BLACK_TOP, c)), top, step(TABLE_TOP_START, c));
 }
-// Texel centres lie at (t + 0.5) / D: the LINEAR filter interpolates between nodes t and t + 1, never
-// across into the other table. side 0: the SDR input, 1: the operator.
-vec3 table_fetch(vec2 uv, float side) {
-    vec3 t = table_coordinate(sample_sdr_code(uv)) + 0.5;
-    return texture(u_table, vec3((t.x + side * TABLE_SIZE) / (2.0 * TABLE_SIZE), t.yz / TABLE_SIZE)).rgb;
+#endif
+
+// NODES_LIGHT: u_nodes holds a pointwise operator's light at the table's nodes (linear BT.709 relative to
+// paper white, [b][g][r]: red along x), trilinear at the code's shaped coordinate: what the table kernels do
+// for a pixel the highlight stage gains. FILTER_IN_SHADER (GPUs, whose LINEAR filters quantise the weights)
+// takes the eight nodes with weights in float; Mesa's software rasterisers filter in float: one fetch.
+#ifdef NODES_LIGHT
+uniform sampler3D u_nodes;
+vec3 nodes_light(vec3 c) {
+    vec3 t = table_coordinate(c);
+#ifndef FILTER_IN_SHADER
+    return texture(u_nodes, (t + 0.5) / TABLE_SIZE).rgb;  // texel centres at (t + 0.5) / D, clamped to edge
+#else
+    ivec3 i = min(ivec3(t), ivec3(int(TABLE_SIZE) - 2));
+    vec3 f = t - vec3(i);
+    vec3 c00 = mix(texelFetch(u_nodes, i, 0).rgb, texelFetch(u_nodes, i + ivec3(1, 0, 0), 0).rgb, f.x);
+    vec3 c01 = mix(texelFetch(u_nodes, i + ivec3(0, 1, 0), 0).rgb, texelFetch(u_nodes, i + ivec3(1, 1, 0), 0).rgb, f.x);
+    vec3 c10 = mix(texelFetch(u_nodes, i + ivec3(0, 0, 1), 0).rgb, texelFetch(u_nodes, i + ivec3(1, 0, 1), 0).rgb, f.x);
+    vec3 c11 = mix(texelFetch(u_nodes, i + ivec3(0, 1, 1), 0).rgb, texelFetch(u_nodes, i + ivec3(1, 1, 1), 0).rgb, f.x);
+    return mix(mix(c00, c01, f.y), mix(c10, c11, f.y), f.z);
+#endif
 }
 #endif
 
-// The HDR picture. Each source of it is one compile-time branch:
+// ---- the spatial highlight stage (issue #23, color/highlight.py) -------------------------------------
+// SHADER_HIGHLIGHT is #defined by gl_renderer only for frames that carry a field (an operator with a stage,
+// a pixel at the knee): others compile without it and cost nothing. out = min(E(c) 2^(a(c) h(x)), top) on the relative light,
+// before the view's encoding; a(c) is 0 below the knee, so every other pixel keeps its light.
+#ifdef SHADER_HIGHLIGHT
+uniform sampler2D u_field;      // (columns x rows) R32F log2 gains, row 0 at the top of the picture
+uniform float u_highlight_top;  // the operator's max_relative
+// color.highlight.apply_weight on the brightest channel
+float highlight_weight(vec3 c) {
+    return clamp((max(c.r, max(c.g, c.b)) - HIGHLIGHT_APPLY_KNEE) * HIGHLIGHT_APPLY_SCALE, 0.0, 1.0);
+}
+// color.highlight.field_at at picture position uv (from the bottom-left): bilinear between cell centres,
+// clamped at the borders; texel centres at (x + 0.5) / w make (x + 0.5) * cols / w equal uv.x * cols.
+float field_at(vec2 uv) {
+#ifndef FILTER_IN_SHADER
+    // LINEAR with clamp to edge is that bilinear: it samples at uv * cells - 0.5, clamped at the borders
+    return texture(u_field, vec2(uv.x, 1.0 - uv.y)).r;
+#else
+    ivec2 cells = textureSize(u_field, 0);
+    vec2 f = clamp(vec2(uv.x, 1.0 - uv.y) * vec2(cells) - 0.5, vec2(0.0), vec2(cells - 1));
+    ivec2 i0 = min(ivec2(f), cells - 1);
+    ivec2 i1 = min(i0 + 1, cells - 1);
+    vec2 t = f - vec2(i0);
+    float f00 = texelFetch(u_field, i0, 0).r, f01 = texelFetch(u_field, ivec2(i1.x, i0.y), 0).r;
+    float f10 = texelFetch(u_field, ivec2(i0.x, i1.y), 0).r, f11 = texelFetch(u_field, i1, 0).r;
+    float top = f00 + t.x * (f01 - f00);
+    float bottom = f10 + t.x * (f11 - f10);
+    return top + t.y * (bottom - top);
+#endif
+}
+// color.highlight.pixel_gain: 2^(a h), exactly 1 below the knee
+float highlight_gain(vec3 c, vec2 uv) {
+    float a = highlight_weight(c);
+    float gain = 1.0;
+    if (a > 0.0) gain = exp2(a * field_at(uv));
+    return gain;
+}
+vec3 with_highlight(vec3 rel, vec3 c, vec2 uv) {
+    return min(rel * highlight_gain(c, uv), vec3(u_highlight_top));
+}
+#endif
+
+// ---- the composed table (issue #21, color/table.py): operator + display encoding in one 3D fetch --------
+// SHADER_TABLE is #defined by gl_renderer for pointwise operators in the hdr / sdr / split views: u_table
+// holds the operator's output and the SDR input's, both already in this MODE's code values, on
+// color.table's shaped grid.
+#ifdef SHADER_TABLE
+// One 3D texture holds both tables side by side along x: texels 0 .. D-1 the SDR input's, D .. 2D-1 the
+// operator's, so either side is the same single fetch (a CPU renderer runs both sides of a branch).
+uniform sampler3D u_table;
+// Texel centres lie at (t + 0.5) / D: the LINEAR filter interpolates between nodes t and t + 1, never
+// across into the other table. side 0: the SDR input, 1: the operator.
+vec3 table_fetch(vec3 c, float side) {
+    vec3 t = table_coordinate(c) + 0.5;
+    return texture(u_table, vec3((t.x + side * TABLE_SIZE) / (2.0 * TABLE_SIZE), t.yz / TABLE_SIZE)).rgb;
+}
+// The operator's side with its highlight stage: the table holds encoded values, not light, so a pixel the
+// stage gains is encoded here from the operator's light at the nodes (color/table.py _highlight_row); the
+// others keep the table's value.
+vec3 operator_table_code(vec3 code, vec3 c, vec2 uv) {
+#ifdef SHADER_HIGHLIGHT
+    float gain = highlight_gain(c, uv);
+    if (gain != 1.0) return encode_output(min(nodes_light(c) * gain, vec3(u_highlight_top)));
+#endif
+    return code;
+}
+#endif
+
+// The HDR picture's light. Each source of it is one compile-time branch; the highlight stage applies to
+// the light the shader computes (the CPU's uploaded light already has it).
 vec3 sample_hdr(vec2 uv) {
+#if defined(SHADER_CURVE) || defined(SHADER_LUT) || defined(SHADER_NODES)
+    vec3 c = sample_sdr_code(uv);
 #ifdef SHADER_CURVE
-    return expand_curve(sample_sdr_code(uv));  // classical curve on the SDR texture (capture passthrough)
+    vec3 rel = expand_curve(c);  // classical curve on the SDR texture (capture passthrough)
 #elif defined(SHADER_LUT)
-    return expand_lut(sample_sdr_code(uv));  // the operator's LUT on the SDR texture
+    vec3 rel = expand_lut(c);  // the operator's LUT on the SDR texture
+#else
+    vec3 rel = nodes_light(c);  // a pointwise operator's light at the table's nodes
+#endif
+#ifdef SHADER_HIGHLIGHT
+    rel = with_highlight(rel, c, uv);
+#endif
+    return rel;
 #else
     return texture(u_hdr, vec2(uv.x, 1.0 - uv.y)).rgb;  // operator output uploaded by the CPU
 #endif
@@ -271,11 +361,12 @@ void main() {
     vec3 code = vec3(0.0);
     if (all(greaterThanEqual(p, vec2(0.0))) && all(lessThan(p, vec2(1.0)))) {
 #if VIEW == 0 && defined(SHADER_TABLE)
-        code = table_fetch(p, 1.0);
+        vec3 c = sample_sdr_code(p);
+        code = operator_table_code(table_fetch(c, 1.0), c, p);
 #elif VIEW == 0
         code = encode_output(sample_hdr(p));
 #elif VIEW == 1 && defined(SHADER_TABLE)
-        code = table_fetch(p, 0.0);
+        code = table_fetch(sample_sdr_code(p), 0.0);
 #elif VIEW == 1
         code = encode_output(sample_sdr_relative(p));
 #elif VIEW == 2
@@ -283,7 +374,12 @@ void main() {
         bool left = p.x < (u_layout == 1 ? 0.5 : u_divider);
         vec2 uv = u_layout == 1 ? vec2(fract(p.x * 2.0), p.y) : p;
 #ifdef SHADER_TABLE
-        code = table_fetch(uv, left != u_swap ? 0.0 : 1.0);
+        bool sdr_side = left != u_swap;
+        vec3 c = sample_sdr_code(uv);
+        code = table_fetch(c, sdr_side ? 0.0 : 1.0);
+#ifdef SHADER_HIGHLIGHT
+        if (!sdr_side) code = operator_table_code(code, c, uv);
+#endif
 #else
         code = encode_output(left != u_swap ? sample_sdr_relative(uv) : sample_hdr(uv));
 #endif

@@ -38,3 +38,12 @@ def glsl_defines() -> str:
     lines.append(f"#define BT709_TO_BT2020 {glsl_mat3(primaries.MATRIX_BT709_TO_BT2020)}")
     lines.append(f"#define WEIGHTS_BT709 {glsl_vec3(primaries.WEIGHTS_BT709)}")
     return "\n".join(lines) + "\n"
+
+
+def glsl_highlight_defines() -> str:
+    """The highlight stage's constants (color/highlight.py) for present.frag's SHADER_HIGHLIGHT."""
+    from livehdr.color import highlight
+
+    values = {"HIGHLIGHT_APPLY_KNEE": highlight.APPLY_KNEE,
+              "HIGHLIGHT_APPLY_SCALE": 1.0 / (1.0 - highlight.APPLY_KNEE)}  # apply_weight's reciprocal, as the CPU
+    return "".join(f"#define {k} {glsl_float(v)}\n" for k, v in values.items())

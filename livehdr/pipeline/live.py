@@ -32,6 +32,9 @@ class ProcessedFrame:
     # A pointwise operator at color.table's nodes for this frame: the renderer composes it with the view's
     # encoding into one 3D table (one fetch per pixel for the hdr / sdr / split views)
     nodes: np.ndarray | None = None
+    # The operator's highlight stage for this frame (issue #23): (rows, cols) log2 gains the renderer applies to
+    # the light it computes; None when the operator has no stage (or the CPU's ``hdr`` already has it)
+    highlight_field: np.ndarray | None = None
 
 
 class _Slot:
@@ -291,6 +294,23 @@ class LivePipeline:
             return relative_at_nodes_of_lut(lut)
         return None if applies_lut(operator) else operator.relative_at_nodes(None)
 
+    def _highlight_field(self, operator, frame) -> np.ndarray | None:
+        """This frame's highlight field, for an operator with a stage: as the file path's
+        ``TableComposer.frame``, after the LUT the frame is shown with (the stage reads the white of it).
+        None also when no pixel reaches the stage's knee: the field would change nothing, and the window
+        draws such frames without the stage (a CPU renderer runs its branch for every pixel)."""
+        from livehdr.color.highlight import apply_weight
+
+        stage = getattr(operator, "highlight", None)
+        if stage is None:
+            return None
+        t0 = time.perf_counter()
+        rgb = frame.rgb  # raw capture words: decoded here, once
+        field = stage.field_for_frame(rgb, operator.white_relative())  # the temporal state follows every frame
+        near_clip = apply_weight(np.float64(rgb.max()) / (255.0 if rgb.dtype == np.uint8 else 1.0)) > 0.0
+        self.times.add("highlight", (time.perf_counter() - t0) * 1000)
+        return field if near_clip else None
+
     def _timed_lut(self, operator, frame) -> np.ndarray:
         t0 = time.perf_counter()
         lut = self._frame_lut(operator, frame)
@@ -323,10 +343,11 @@ class LivePipeline:
                         if not late:
                             lut = self._timed_lut(operator, frame)
                     nodes = self._nodes(operator, lut)
+                    field = self._highlight_field(operator, frame)
                     t1 = time.perf_counter()
                     self.times.add("latency", (t1 - frame.captured_at) * 1000)
                     self._outbox.put(ProcessedFrame(frame.index, frame.pts, sdr, None, frame.captured_at, t1, peak,
-                                                    shader=operator, lut=lut, nodes=nodes))
+                                                    shader=operator, lut=lut, nodes=nodes, highlight_field=field))
                     if late:  # this frame's LUT, computed while the window draws it, is the next frame's
                         self._timed_lut(operator, frame)
                     continue

@@ -84,6 +84,28 @@ def fmt_ms(v) -> str:
 
 
 
+def light_of_shader_frame(frame, sdr: np.ndarray) -> np.ndarray:
+    """The light the shader showed for a frame it expanded, on the CPU: the frame's LUT (numba), or the
+    operator; a highlight stage with the frame's own field (the stage is not run again here: its temporal
+    state belongs to the operator thread)."""
+    if frame.lut is not None:
+        from livehdr.color.lut3d import apply_lut3d
+
+        light = apply_lut3d(sdr, frame.lut)
+    elif getattr(frame.shader, "highlight", None) is not None:
+        code = sdr.astype(np.float32) * np.float32(1 / 255) if sdr.dtype == np.uint8 else sdr
+        light = np.asarray(frame.shader.base_light(code), dtype=np.float32)
+    else:
+        from livehdr.pipeline.stages import apply_operator
+
+        return apply_operator(frame.shader, sdr)
+    if frame.highlight_field is None:
+        return light
+    from livehdr.color.highlight import apply_field
+
+    return apply_field(light, sdr, frame.highlight_field, frame.shader.max_relative)
+
+
 class LiveWindow:
     """Pipeline frames -> renderer -> presenter, with the controls and the HUD."""
 
@@ -309,12 +331,16 @@ class LiveWindow:
         old_size = self.renderer.frame_size
         if frame.lut is not None:  # a LUT operator: the SDR pixels and the frame's small 3D LUT go up
             self.renderer.upload_lut(frame.sdr, frame.lut)
+        elif frame.hdr is None and frame.shader.shader_curve is None:  # known by its nodes alone (set below)
+            self.renderer.upload_sdr_for_nodes(frame.sdr)
         elif frame.hdr is None:  # the shader expands (classical curve): only the SDR pixels go up
             self.renderer.upload_sdr(frame.sdr, frame.shader.shader_curve, gl_renderer.shader_uniforms(frame.shader))
         else:
             self.renderer.upload(frame.sdr, frame.hdr)
         if frame.nodes is not None:  # pointwise: the hdr / sdr / split views draw from one composed table
             self.renderer.set_table(frame.nodes)
+        if frame.highlight_field is not None:  # the operator's highlight stage, applied by the shader
+            self.renderer.set_highlight(frame.highlight_field, frame.shader.max_relative)
         self.timing["upload"].append((time.perf_counter() - t0) * 1e3)
         if self.frame is None or self.renderer.frame_size != old_size:
             self.presenter.set_content_aspect(*gl_renderer.content_size(*self.renderer.frame_size, self.state))
@@ -326,15 +352,7 @@ class LiveWindow:
         """The current frame's operator output; frames the shader expanded are computed here, once, on demand."""
         f = self.frame
         if f.hdr is None:
-            from livehdr.pipeline.stages import apply_operator
-
-            sdr = f.sdr if isinstance(f.sdr, np.ndarray) else f.sdr.to_rgb()
-            if f.lut is not None:  # the LUT the shader applied, on the CPU
-                from livehdr.color.lut3d import apply_lut3d
-
-                f.hdr = apply_lut3d(sdr, f.lut)
-            else:
-                f.hdr = apply_operator(f.shader, sdr)
+            f.hdr = light_of_shader_frame(f, f.sdr if isinstance(f.sdr, np.ndarray) else f.sdr.to_rgb())
         return f.hdr
 
     def read_window(self) -> np.ndarray:

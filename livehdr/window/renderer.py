@@ -13,7 +13,7 @@ import numpy as np
 from livehdr import color
 from livehdr.base.errors import UserError
 from livehdr.base.resources import resource_dir
-from livehdr.color.glsl import glsl_float, glsl_mat3, glsl_vec3, glsl_defines
+from livehdr.color.glsl import glsl_defines, glsl_float, glsl_highlight_defines, glsl_mat3, glsl_vec3
 from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
 from livehdr.color.transfer import INPUT_GAMMAS
 
@@ -34,6 +34,10 @@ SHADER_LUT_EXACT = "lut-exact"
 # code values: the hdr, sdr and split views are one SDR fetch plus one 3D fetch (#define SHADER_TABLE).
 SHADER_TABLE = "table"
 TABLE_VIEWS = ("hdr", "sdr", "split")
+# A pointwise operator the shader has neither as a curve nor as a LUT (a known source curve's exact inverse,
+# operators/source_curve.py): its light is interpolated from its values at the table's nodes
+# (#define SHADER_NODES), what the heatmap and diff views need; the other views draw the composed table.
+SHADER_NODES = "nodes"
 # Renderers whose texture filter interpolates in float: exact to the LUT contract with one fetch. GPUs
 # quantise filter weights (8 fractional bits on NVIDIA), so they get the eight-fetch SHADER_LUT_EXACT.
 FLOAT_FILTER_RENDERERS = ("llvmpipe", "softpipe")
@@ -42,10 +46,30 @@ GL_TEXTURE_2D, GL_RGBA, GL_UNSIGNED_INT_2_10_10_10_REV, GL_UNPACK_ALIGNMENT = 0x
 
 def shader_can_expand(operator) -> bool:
     """True when present.frag computes this operator's output itself (no per-pixel work on the CPU): a
-    classical curve, or a LUT operator's per-frame 3D LUT (``applies_lut``; the CPU computes only the LUT)."""
+    classical curve, a LUT operator's per-frame 3D LUT (``applies_lut``; the CPU computes only the LUT), or
+    another pointwise operator from its values at the table's nodes (``SHADER_NODES``)."""
     from livehdr.pipeline.stages import applies_lut
 
-    return getattr(operator, "shader_curve", None) in SHADER_CURVES or applies_lut(operator)
+    return (getattr(operator, "shader_curve", None) in SHADER_CURVES or applies_lut(operator)
+            or bool(getattr(operator, "pointwise", False)))
+
+
+def table_grid_defines() -> str:
+    """color.table's grid constants for the shader's ``table_coordinate`` (#define TABLE_GRID)."""
+    from livehdr.color import table
+
+    values = {"TABLE_SIZE": table.TABLE_SIZE, "TABLE_CELLS": table.TABLE_CELLS,
+              "TABLE_BLACK_NODES": table.BLACK_NODES, "TABLE_BLACK_TOP": table.BLACK_TOP,
+              "TABLE_UNIFORM_NODES": table.UNIFORM_NODES, "TABLE_TOP_START": table.TOP_START,
+              "TABLE_TOP_SPLIT": table.TOP_SPLIT}
+    return "#define TABLE_GRID 1\n" + "".join(f"#define {k} {glsl_float(v)}\n" for k, v in values.items())
+
+
+def highlight_defines(curve: str | None) -> str:
+    """#defines for SHADER_HIGHLIGHT (the stage's constants); the table views also read the operator's light
+    at the nodes, to encode the pixels the stage gains."""
+    extra = "#define NODES_LIGHT 1\n" if curve == SHADER_TABLE else ""
+    return "#define SHADER_HIGHLIGHT 1\n" + glsl_highlight_defines() + extra
 
 
 def curve_defines(curve: str | None) -> str:
@@ -58,13 +82,9 @@ def curve_defines(curve: str | None) -> str:
     if curve == SHADER_LUT_EXACT:
         return "#define SHADER_LUT 1\n#define LUT_FILTER_IN_SHADER 1\n"
     if curve == SHADER_TABLE:
-        from livehdr.color import table
-
-        values = {"TABLE_SIZE": table.TABLE_SIZE, "TABLE_CELLS": table.TABLE_CELLS,
-                  "TABLE_BLACK_NODES": table.BLACK_NODES, "TABLE_BLACK_TOP": table.BLACK_TOP,
-                  "TABLE_UNIFORM_NODES": table.UNIFORM_NODES, "TABLE_TOP_START": table.TOP_START,
-                  "TABLE_TOP_SPLIT": table.TOP_SPLIT}
-        return "#define SHADER_TABLE 1\n" + "".join(f"#define {k} {glsl_float(v)}\n" for k, v in values.items())
+        return "#define SHADER_TABLE 1\n" + table_grid_defines()
+    if curve == SHADER_NODES:
+        return "#define SHADER_NODES 1\n#define NODES_LIGHT 1\n" + table_grid_defines()
     from livehdr.operators import classical as c
 
     values = {"BT2446C_K1": c.BT2446C_K1, "BT2446C_K2": c.BT2446C_K2, "BT2446C_K3": c.BT2446C_K3,
@@ -191,6 +211,12 @@ class Renderer:
         self.table_tex = None  # both tables side by side along x (SDR input, operator): (2D, D, D) RGB32F
         self.table_nodes = None  # the pointwise operator at color.table's nodes for the current frame
         self._table_key = None  # what the table textures hold
+        self.nodes_tex = None  # table_nodes as light, (D, D, D) RGB32F: SHADER_NODES and the highlight stage
+        self._nodes_in_tex = None  # the array nodes_tex holds
+        self.field_tex = None  # the highlight stage's field for the current frame, (cols, rows) R32F
+        self.highlight_field = None  # (rows, cols) log2 gains, or None: the frame has no highlight stage
+        self.highlight_top = 0.0  # the operator's max_relative: the gained light's ceiling
+        self._field_in_tex = None  # the array field_tex holds
         self._sdr_kind = None  # what sdr_tex holds: 'f1', 'f4', 'bgrx8' or 'x2rgb10'
         # What computes the HDR picture from sdr_tex: a SHADER_CURVES name, SHADER_LUT / SHADER_LUT_EXACT
         # (the 3D LUT in lut_tex), or None (hdr_tex holds it, computed on the CPU)
@@ -200,24 +226,30 @@ class Renderer:
         self.frame_size = (0, 0)
         renderer_name = str(ctx.info.get("GL_RENDERER", "")).lower()
         self.lut_source = SHADER_LUT if any(n in renderer_name for n in FLOAT_FILTER_RENDERERS) else SHADER_LUT_EXACT
+        # The same choice for the operator's nodes and the highlight field (#define FILTER_IN_SHADER)
+        self.filter_in_shader = self.lut_source == SHADER_LUT_EXACT
         self.program(VIEWS[0], MODES[0])  # fail early (and clearly) if the driver rejects the shaders
         self.set_overlay(np.zeros((1, 1, 4), dtype=np.uint8))
 
-    def program(self, view: str, mode: str, curve: str | None = None):
-        """The program specialised for one view, output mode and HDR source (see the note in present.frag)."""
+    def program(self, view: str, mode: str, curve: str | None = None, highlight: bool = False):
+        """The program specialised for one view, output mode, HDR source and highlight stage (on or not;
+        see the note in present.frag). The key is (view, mode, curve) without the stage."""
         import moderngl
 
-        key = (view, mode, curve)
+        key = (view, mode, curve, "highlight") if highlight else (view, mode, curve)
         if key not in self._programs:
             version, rest = self._fragment.split("\n", 1)
+            stage = highlight_defines(curve) if highlight else ""
+            filtering = "#define FILTER_IN_SHADER 1\n" if self.filter_in_shader else ""
             source = (f"{version}\n#define VIEW {VIEWS.index(view)}\n#define MODE {MODES.index(mode)}\n"
-                      f"{glsl_defines()}{curve_defines(curve)}{rest}")
+                      f"{glsl_defines()}{curve_defines(curve)}{stage}{filtering}{rest}")
             try:
                 prog = self.ctx.program(vertex_shader=self._vertex, fragment_shader=source)
             except moderngl.Error as e:
                 first = str(e).strip().splitlines()
                 raise UserError(f"the GL driver rejected the shaders: {' '.join(first[:3])}") from None
-            for name, unit in (("u_hdr", 0), ("u_sdr", 1), ("u_overlay", 2), ("u_lut", 3), ("u_table", 4)):
+            for name, unit in (("u_hdr", 0), ("u_sdr", 1), ("u_overlay", 2), ("u_lut", 3), ("u_table", 4),
+                               ("u_nodes", 5), ("u_field", 6)):
                 if name in prog:
                     prog[name].value = unit
             self._programs[key] = (prog, self.ctx.vertex_array(prog, []))
@@ -245,7 +277,7 @@ class Renderer:
         self.hdr_tex = self._texture(self.hdr_tex, w, h, "f4")
         self.hdr_tex.write(np.ascontiguousarray(hdr, dtype=np.float32))
         self.curve, self.curve_uniforms = None, {}
-        self.table_nodes = None
+        self.table_nodes = self.highlight_field = None  # the CPU's light already has the highlight stage
 
     def upload_sdr(self, sdr, curve: str, uniforms: dict) -> None:
         """Only the SDR input (an array, or capture.RawPixels as grabbed); the shader computes the HDR
@@ -254,7 +286,14 @@ class Renderer:
             raise ValueError(f"the shader has no curve {curve!r}")
         self._write_sdr(sdr)
         self.curve, self.curve_uniforms = curve, dict(uniforms)
-        self.table_nodes = None
+        self.table_nodes = self.highlight_field = None
+
+    def upload_sdr_for_nodes(self, sdr) -> None:
+        """Only the SDR input, for a pointwise operator the shader knows by its nodes alone (``set_table``
+        follows): the table views draw its composed table, heatmap and diff its light from the nodes."""
+        self._write_sdr(sdr)
+        self.curve, self.curve_uniforms = SHADER_NODES, {}
+        self.table_nodes = self.highlight_field = None
 
     def upload_lut(self, sdr, lut: np.ndarray) -> None:
         """The SDR input (an array or capture.RawPixels) and a LUT operator's 3D LUT for it (lut3d's contract:
@@ -267,7 +306,7 @@ class Renderer:
         self._lut_texture(d)
         self.lut_tex.write(lut)  # C order [b][g][r]: red is the texture's x, blue its z
         self.curve, self.curve_uniforms = self.lut_source, {"u_lut_size": float(d)}
-        self.table_nodes = None
+        self.table_nodes = self.highlight_field = None
 
     def set_table(self, nodes: np.ndarray | None) -> None:
         """After ``upload_sdr`` / ``upload_lut``: the same operator at ``color.table.table_nodes()`` (linear
@@ -275,6 +314,46 @@ class Renderer:
         again only when the operator's nodes or the view's encoding change); heatmap and diff keep the
         curve or LUT, which give them the light itself."""
         self.table_nodes = None if nodes is None else np.asarray(nodes, dtype=np.float32)
+
+    def set_highlight(self, field: np.ndarray | None, top: float) -> None:
+        """After an upload: this frame's highlight field ((rows, cols) log2 gains, color/highlight.py) and the
+        operator's max_relative. Every view the shader expands applies it (SHADER_HIGHLIGHT); frames without
+        one (None) draw with programs that have no stage in them."""
+        self.highlight_field = None if field is None else np.ascontiguousarray(field, dtype=np.float32)
+        self.highlight_top = float(top)
+
+    def _upload_field(self) -> None:
+        """The field as a small R32F texture (field_at's bilinear: the LINEAR filter, or FILTER_IN_SHADER)."""
+        import moderngl
+
+        field = self.highlight_field
+        if field is self._field_in_tex:
+            return
+        rows, cols = field.shape
+        if self.field_tex is None or self.field_tex.size != (cols, rows):
+            if self.field_tex is not None:
+                self.field_tex.release()
+            self.field_tex = self.ctx.texture((cols, rows), 1, dtype="f4", alignment=1)
+            self.field_tex.filter = (moderngl.LINEAR, moderngl.LINEAR)  # FILTER_IN_SHADER ignores it
+            self.field_tex.repeat_x = self.field_tex.repeat_y = False  # clamp to edge: field_at's clamp
+        self.field_tex.write(field)  # row 0 first: the field's top row at texel row 0
+        self._field_in_tex = field
+
+    def _upload_nodes(self) -> None:
+        """The operator's light at the nodes as a 3D texture, once per new array of nodes."""
+        import moderngl
+
+        from livehdr.color.table import TABLE_SIZE
+
+        if self.table_nodes is self._nodes_in_tex:
+            return
+        if self.nodes_tex is None:
+            d = TABLE_SIZE
+            self.nodes_tex = self.ctx.texture3d((d, d, d), 3, dtype="f4", alignment=1)
+            self.nodes_tex.filter = (moderngl.LINEAR, moderngl.LINEAR)  # FILTER_IN_SHADER ignores it
+            self.nodes_tex.repeat_x = self.nodes_tex.repeat_y = self.nodes_tex.repeat_z = False  # clamp to edge
+        self.nodes_tex.write(np.ascontiguousarray(self.table_nodes))  # C order [b][g][r]: red is x, blue z
+        self._nodes_in_tex = self.table_nodes
 
     def _upload_tables(self, state: ViewState) -> None:
         """Compose the SDR input's and the operator's tables for the view's encoding (color/table.py) into the
@@ -422,7 +501,12 @@ class Renderer:
         win_w, win_h = win_size
         rect = self.picture_rect(win_w, win_h, state)
         use_table = self.table_nodes is not None and state.view in TABLE_VIEWS
-        prog, vao = self.program(state.view, state.mode, SHADER_TABLE if use_table else self.curve)
+        curve = SHADER_TABLE if use_table else self.curve
+        if curve == SHADER_NODES and self.table_nodes is None:
+            raise RuntimeError("a SHADER_NODES frame needs set_table(nodes) before draw()")
+        # The stage only where the shader computes the light (the CPU's uploaded light has it already)
+        use_highlight = self.highlight_field is not None and curve is not None
+        prog, vao = self.program(state.view, state.mode, curve, use_highlight)
 
         def put(name, value):
             if name in prog:  # the GLSL compiler drops uniforms a variant does not use
@@ -448,6 +532,13 @@ class Renderer:
         for name, value in self.curve_uniforms.items():
             put(name, value)
         self._upload_overlay(state)
+        if use_highlight:
+            put("u_highlight_top", self.highlight_top)
+            self._upload_field()
+            self.field_tex.use(6)
+        if curve == SHADER_NODES or (use_highlight and use_table):
+            self._upload_nodes()
+            self.nodes_tex.use(5)
         if use_table:
             self._upload_tables(state)
             self.table_tex.use(4)
@@ -471,7 +562,8 @@ class Renderer:
             vao.release()
             prog.release()
         self._programs.clear()
-        for tex in (self.hdr_tex, self.sdr_tex, self.overlay_tex, self.lut_tex, self.table_tex):
+        for tex in (self.hdr_tex, self.sdr_tex, self.overlay_tex, self.lut_tex, self.table_tex, self.nodes_tex,
+                    self.field_tex):
             if tex is not None:
                 tex.release()
 
