@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--scene", default="st_peters_square_night")
     p.add_argument("--model", action="append",
                    help="repeatable (default: naive, bt2446a, mqnet, clut); NAME@FILE.safetensors runs NAME with "
-                   "those weights (a training run's candidate)")
+                   "those weights (a training run's candidate); NAME/CURVE runs it with --source-curve CURVE")
     p.add_argument("--size", default="640x360", type=parse_size, help="WxH, even (default 640x360)")
     p.add_argument("--frames", type=int, default=30, choices=range(3, 10001), metavar="N",
                    help="frames in the clip (3..10000, default 30)")
@@ -112,11 +112,13 @@ def main(argv=None) -> int:
         clip = os.path.join(tmp, "static.mkv")
         write_noisy_clip(clip, static_view(args.scene, w, h), args.frames)
         for k, m in enumerate(models):
-            name, _, weights = m.partition("@")
+            spec, _, weights = m.partition("@")
+            name, _, curve = spec.partition("/")  # clut/srgb: the model with --source-curve srgb
             out = os.path.join(tmp, f"{k}.mkv")
             done = subprocess.run([sys.executable, os.path.join(ROOT, "run_live.py"), "-i", clip, "-o", out, "--model",
                                    name, "--crf", "0", "--preset", "ultrafast", "--device", "cpu",
-                                   *(["--weights", weights] if weights else [])],
+                                   *(["--weights", weights] if weights else []),
+                                   *(["--source-curve", curve] if curve else [])],
                                   stderr=subprocess.PIPE, text=True)
             if done.returncode != 0:  # the CLI's own one-line reason
                 sys.exit(f"pumping_video.py: {m}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
