@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -232,3 +233,54 @@ def test_player_mpv_without_mpv_is_one_line(tmp_path):
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "mpv" in lines[0] and "apt install mpv" in lines[0], r.stderr
+
+
+@needs_mpv
+def test_the_t_key_restarts_the_stream_with_the_next_source_curve(tmp_path, monkeypatch):
+    """mpv's own 't' (livehdr's input.conf) -> script-message -> a new run at the current position with the
+    window's next curve (auto -> the first known one -> the next), each named on mpv's OSD."""
+    from livehdr.cli import model_switcher
+    from livehdr.window.mpv_player import MpvPlayer, MpvSettings
+
+    clip = tmp_path / "still.mp4"
+    still_clip(clip, seconds=20)
+    levels = ReferenceLevels()
+    operator = create_operator("clut", OperatorConfig(levels=levels, device="cpu"))
+    models = model_switcher(operator)
+    curves = models.curves
+    assert curves[0] == "auto" and len(curves) > 2  # the window's one list of curves
+    sock = tmp_path / "ipc"
+    with xvfb(640, 400, 24) as display:
+        monkeypatch.setenv("DISPLAY", display)
+        monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+        player = MpvPlayer(MpvSettings(levels=levels, ipc_path=str(sock), mpv_args=tuple(MPV_ARGS.split())),
+                           FileSource(str(clip)), operator, models, str(clip))
+        sent = []
+        command = player.ipc.command
+        player.ipc.command = lambda *args, **kw: (sent.append(args), command(*args, **kw))[1]
+        loop = threading.Thread(target=player.loop, kwargs={"max_seconds": 120}, daemon=True)
+        try:
+            loop.start()
+            ipc = Ipc(sock)
+            ipc.wait_for("time-pos", lambda v: isinstance(v, (int, float)) and v > 0.5)
+            runs = []
+            for step, curve in ((1, curves[1]), (2, curves[2])):
+                before = ipc("get_property", "time-pos")
+                ipc("keypress", "t")
+                ipc.wait_for("path", lambda v: isinstance(v, str) and v.endswith(f"run{step}.nut"), timeout=30)
+                ipc.wait_for("time-pos", lambda v: isinstance(v, (int, float)) and v > before, timeout=30)
+                run = player.run
+                runs.append(run)
+                assert player.runs == step + 1 and player.source_curve == curve
+                assert run.operator is player.operator and run.operator.name == f"clut/{curve}"
+                assert getattr(run.operator, "source_curve", None) == curve
+                assert run.start_at >= before - 0.5  # from where it was, not from the start
+                assert ("show-text", f"livehdr: CURVE {curve}", 3000) in sent, sent
+            assert runs[0].written > 0 and runs[0] is not runs[1]
+            ipc("keypress", "q")
+            loop.join(60)
+            assert not loop.is_alive()
+        finally:
+            player.close()
+    assert [a for a in sent if a[0] == "show-text"] == [("show-text", f"livehdr: CURVE {c}", 3000)
+                                                       for c in curves[1:3]]

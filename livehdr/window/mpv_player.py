@@ -2,9 +2,10 @@
 (Windows, macOS, Wayland with color-management-v1) and tone-maps where it cannot (X11, SDR screens).
 
 livehdr starts mpv idle with an IPC socket and its own key bindings (an input.conf): mpv's keys pause and
-quit; the seek keys and livehdr's peak / paper-white keys come back as ``script-message livehdr ...``.
-Each position is one run (pipeline.player_stream) into a fresh FIFO that mpv loads: a seek or a new level
-starts a new run at mpv's ``time-pos`` (the source's own time line: ``--rebase-start-time=no``).
+quit; the seek keys and livehdr's peak / paper-white and source-curve (t) keys come back as
+``script-message livehdr ...``. Each position is one run (pipeline.player_stream) into a fresh FIFO that mpv
+loads: a seek, a new level or a new source curve starts a new run at mpv's ``time-pos`` (the source's own
+time line: ``--rebase-start-time=no``).
 The stream is raw 10-bit PQ Y'CbCr in NUT (io.hdr_stream); its colour signalling is given to mpv with the
 ``format`` video filter, so ``video-out-params`` read PQ / BT.2020 and mpv tone-maps from the right peak.
 """
@@ -21,6 +22,7 @@ from livehdr.base.errors import UserError, one_line
 from livehdr.base.log import note, warn
 from livehdr.color import ReferenceLevels
 from livehdr.io.hdr_stream import player_tags
+from livehdr.operators.source_curve import qualified_name
 from livehdr.pipeline.player_stream import StreamRun
 from livehdr.window.controls import PAPER_WHITE_STEPS, PEAK_STEPS, SEEK_SECONDS, step_value
 
@@ -36,6 +38,7 @@ RIGHT script-message livehdr seek {SEEK_SECONDS:g}
 - script-message livehdr peak_down
 [ script-message livehdr paper_white_down
 ] script-message livehdr paper_white_up
+t script-message livehdr curve
 """
 
 
@@ -89,6 +92,7 @@ class MpvPlayer:
         self.settings, self.source, self.operator, self.models = settings, source, operator, models
         self.input_path = input_path
         self.levels = settings.levels
+        self.source_curve = getattr(operator, "source_curve", "auto")  # the user's choice ('t' key)
         self.dir = tempfile.mkdtemp(prefix="livehdr-mpv-")
         self.ipc_path = settings.ipc_path or os.path.join(self.dir, "ipc")
         conf = os.path.join(self.dir, "input.conf")
@@ -151,6 +155,9 @@ class MpvPlayer:
                 target = min(target, max(0.0, self.source.duration - 0.5))
             self.start_run(target)
             return
+        if action == "curve":
+            self.next_curve()
+            return
         peak, pw = self.levels.peak, self.levels.paper_white
         if action in ("peak_up", "peak_down"):
             peak = step_value(peak, PEAK_STEPS, 1 if action == "peak_up" else -1)
@@ -170,6 +177,28 @@ class MpvPlayer:
         self.ipc.command("set_property", "vf", format_filter(levels))
         self.start_run(self.position())
         self.ipc.command("show-text", f"livehdr: peak {peak:g}, paper white {pw:g} cd/m2", 3000)
+
+    def next_curve(self) -> None:
+        """'t': the next source curve in the window's cycle (``models.curves``), streamed from the current
+        position by a new run; mpv's OSD names it as the window's HUD does (CURVE name)."""
+        curves = list(self.models.curves)
+        if not curves:
+            self.ipc.command("show-text", "livehdr: no source curves to cycle", 3000)
+            return
+        current = curves.index(self.source_curve) if self.source_curve in curves else -1
+        curve = curves[(current + 1) % len(curves)]
+        model = getattr(self.operator, "model_name", self.operator.name)
+        try:
+            operator = self.models.create(qualified_name(model, curve), self.levels)
+        except (UserError, ValueError) as e:
+            self.ipc.command("show-text", f"livehdr: {one_line(e)}", 3000)
+            return
+        self.operator, self.source_curve = operator, curve
+        self.start_run(self.position())
+        in_use = getattr(operator, "source_curve", "auto") == curve
+        self.ipc.command("show-text", f"livehdr: CURVE {curve}" + ("" if in_use else
+                                                                   f" (N/A: {operator.name} is a classical curve)"),
+                         3000)
 
     def loop(self, max_seconds: float | None = None) -> None:
         self.start_run(0.0)
@@ -228,7 +257,7 @@ def run_mpv(settings: MpvSettings, source, operator, models, input_path: str,
         player = MpvPlayer(settings, source, operator, models, input_path)
         note(f"streaming HDR10 (PQ, BT.2020, {settings.levels.peak:g} cd/m2 peak) into mpv: it presents HDR where "
              "the desktop can, and tone-maps elsewhere; keys: space pause, <- / -> seek, + / - peak, [ / ] paper "
-             "white, q quit")
+             "white, t source curve, q quit")
         player.loop(max_seconds)
         dropped = player.dropped() if player.proc.poll() is None else None
         return MpvReport(player.runs, player.written_total(), player.first_picture, dropped,
