@@ -95,6 +95,14 @@ class Operator:
                                               np.float64).reshape(3)
         return cached
 
+    def highlight_field(self, frame=None, sums=None) -> np.ndarray:
+        """This frame's smoothed highlight field (the stage's temporal state advances), from the frame (uint8
+        or float code values) or from its cell sums (``color.highlight.cell_sums`` or the torch twin): the one
+        call every path makes once per frame, after the frame's base light (the field reads its white)."""
+        if sums is not None:
+            return self.highlight.field_for_sums(sums, self.white_relative())
+        return self.highlight.field_for_frame(frame, self.white_relative())
+
     def expand_uint8(self, frame_u8: np.ndarray) -> np.ndarray:
         """Convenience for the CPU pipeline: H x W x 3 uint8 -> float32 relative linear light."""
         return np.asarray(self(frame_u8.astype(np.float32) * np.float32(1 / 255)), dtype=np.float32)

@@ -166,7 +166,7 @@ class DeviceStage:
 
         op = self.operator
         code = frame_u8.permute(2, 0, 1)[None].double().mul_(1.0 / 255.0)  # as the numba sums: u8 * (1 / 255)
-        field = op.highlight.field_for_sums(cell_sums_torch(code).cpu().numpy(), op.white_relative())
+        field = op.highlight_field(sums=cell_sums_torch(code).cpu().numpy())
         return DeviceHighlight(self._torch.from_numpy(field).to(self.device), relative, self._levels(),
                                self.composer.target, float(op.max_relative))
 

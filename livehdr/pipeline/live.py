@@ -306,7 +306,7 @@ class LivePipeline:
             return None
         t0 = time.perf_counter()
         rgb = frame.rgb  # raw capture words: decoded here, once
-        field = stage.field_for_frame(rgb, operator.white_relative())  # the temporal state follows every frame
+        field = operator.highlight_field(rgb)  # the temporal state follows every frame
         near_clip = apply_weight(np.float64(rgb.max()) / (255.0 if rgb.dtype == np.uint8 else 1.0)) > 0.0
         self.times.add("highlight", (time.perf_counter() - t0) * 1000)
         return field if near_clip else None

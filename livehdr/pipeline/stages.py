@@ -87,7 +87,7 @@ class TableComposer:
         stage = getattr(operator, "highlight", None)
         if stage is None:
             return TableFrame(rgb, table, self.target)
-        field = stage.field_for_frame(rgb, operator.white_relative())
+        field = operator.highlight_field(rgb)
         return TableFrame(rgb, table, self.target,
                           HighlightField(field, relative, levels, self.target, operator.max_relative))
 
