@@ -35,6 +35,8 @@ def test_cell_sums_numba_equal_torch(shape):
     assert sums.shape[:2] == hl.grid_shape(*shape)
     code = torch.from_numpy(f).permute(2, 0, 1)[None].double() / 255
     assert np.allclose(hl.cell_sums_torch(code).numpy(), sums, atol=1e-6)
+    codes_u8 = torch.from_numpy(f).permute(2, 0, 1)[None]  # uint8 straight in: only the lattice is converted
+    assert np.allclose(hl.cell_sums_torch(codes_u8).numpy(), sums, atol=1e-6)
     # every sampled pixel lands in one cell
     s = hl.sample_stride(*shape)
     assert sums[..., 0].sum() == len(range(0, shape[0], s)) * len(range(0, shape[1], s))

@@ -98,13 +98,16 @@ def cell_sums(frame: np.ndarray) -> np.ndarray:
 
 
 def cell_sums_torch(code):
-    """The torch twin of ``cell_sums`` for one frame, 1 x 3 x H x W code values in [0, 1] (any device)."""
+    """The torch twin of ``cell_sums`` for one frame, 1 x 3 x H x W code values in [0, 1] or uint8 codes (any
+    device). Only the sampled lattice is converted to float64 (a 4K frame whole would be ~200 MB)."""
     import torch
 
     _, _, h, w = code.shape
     gh, gw = grid_shape(h, w)
     s = sample_stride(h, w)
     x = code[0, :, ::s, ::s].to(torch.float64)
+    if code.dtype == torch.uint8:
+        x = x * (1.0 / 255.0)  # as the numba kernel: u8 * (1 / 255)
     ys = torch.arange(0, h, s, device=code.device) * gh // h
     xs = torch.arange(0, w, s, device=code.device) * gw // w
     q = clip_weight(x.amax(dim=0))

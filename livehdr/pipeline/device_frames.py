@@ -165,8 +165,7 @@ class DeviceStage:
         from livehdr.engine.device_table import DeviceHighlight
 
         op = self.operator
-        code = frame_u8.permute(2, 0, 1)[None].double().mul_(1.0 / 255.0)  # as the numba sums: u8 * (1 / 255)
-        field = op.highlight_field(sums=cell_sums_torch(code).cpu().numpy())
+        field = op.highlight_field(sums=cell_sums_torch(frame_u8.permute(2, 0, 1)[None]).cpu().numpy())
         return DeviceHighlight(self._torch.from_numpy(field).to(self.device), relative, self._levels(),
                                self.composer.target, float(op.max_relative))
 
