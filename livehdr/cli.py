@@ -187,11 +187,9 @@ def reference_levels(args) -> ReferenceLevels:
 
 def input_gamma(args) -> str:
     """The input's display EOTF: a known --source-curve's own encoding, else --input-gamma (default srgb)."""
-    if args.source_curve != "auto":
-        from livehdr.color.tonecurves import source_curve
+    from livehdr.color.tonecurves import input_encoding
 
-        return source_curve(args.source_curve).encoding
-    return args.input_gamma or "srgb"
+    return input_encoding(args.source_curve, args.input_gamma)
 
 
 def input_gamma_note(args) -> str | None:

@@ -238,8 +238,10 @@ def test_player_mpv_without_mpv_is_one_line(tmp_path):
 @needs_mpv
 def test_the_t_key_restarts_the_stream_with_the_next_source_curve(tmp_path, monkeypatch):
     """mpv's own 't' (livehdr's input.conf) -> script-message -> a new run at the current position with the
-    window's next curve (auto -> the first known one -> the next), each named on mpv's OSD."""
+    window's next curve (auto -> the first known one -> the next), each named on mpv's OSD; the split view's
+    SDR side is decoded with each curve's own encoding (gamma2.2: 2.2), not the start-up one (srgb)."""
     from livehdr.cli import model_switcher
+    from livehdr.color.tonecurves import SOURCE_CURVES
     from livehdr.window.mpv_player import MpvPlayer, MpvSettings
 
     clip = tmp_path / "still.mp4"
@@ -253,7 +255,8 @@ def test_the_t_key_restarts_the_stream_with_the_next_source_curve(tmp_path, monk
     with xvfb(640, 400, 24) as display:
         monkeypatch.setenv("DISPLAY", display)
         monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-        player = MpvPlayer(MpvSettings(levels=levels, ipc_path=str(sock), mpv_args=tuple(MPV_ARGS.split())),
+        player = MpvPlayer(MpvSettings(levels=levels, view="split", input_gamma="srgb", ipc_path=str(sock),
+                                       mpv_args=tuple(MPV_ARGS.split())),
                            FileSource(str(clip)), operator, models, str(clip))
         sent = []
         command = player.ipc.command
@@ -274,9 +277,11 @@ def test_the_t_key_restarts_the_stream_with_the_next_source_curve(tmp_path, monk
                 assert player.runs == step + 1 and player.source_curve == curve
                 assert run.operator is player.operator and run.operator.name == f"clut/{curve}"
                 assert getattr(run.operator, "source_curve", None) == curve
+                assert run.view == "split" and run.input_gamma == SOURCE_CURVES[curve].encoding, run.input_gamma
                 assert run.start_at >= before - 0.5  # from where it was, not from the start
                 assert ("show-text", f"livehdr: CURVE {curve}", 3000) in sent, sent
             assert runs[0].written > 0 and runs[0] is not runs[1]
+            assert [r.input_gamma for r in runs] == ["srgb", "2.2"]  # curves[2] is gamma2.2: the encoding changed
             ipc("keypress", "q")
             loop.join(60)
             assert not loop.is_alive()
@@ -284,3 +289,52 @@ def test_the_t_key_restarts_the_stream_with_the_next_source_curve(tmp_path, monk
             player.close()
     assert [a for a in sent if a[0] == "show-text"] == [("show-text", f"livehdr: CURVE {c}", 3000)
                                                        for c in curves[1:3]]
+
+
+def test_next_curve_decodes_the_sdr_side_with_the_new_curves_encoding(tmp_path, monkeypatch):
+    """No mpv needed: 't' through every curve and back to auto; each run's SDR side is decoded as the CLI's one
+    rule (color.tonecurves.input_encoding) says for that curve, starting from --input-gamma 2.4 (auto: 2.4)."""
+    from livehdr import cli
+    from livehdr.color.tonecurves import SOURCE_CURVES, input_encoding
+    from livehdr.window import mpv_player
+
+    class Run:  # stands in for pipeline.player_stream.StreamRun: what the player hands each run
+        def __init__(self, source, operator, levels, target, **kw):
+            self.operator, self.target, self.kw = operator, target, kw
+            self.input_gamma, self.start_at = kw["input_gamma"], kw["start"]
+            self.stop_event, self.first_written, self.written = threading.Event(), None, 0
+
+        def start(self):
+            return self
+
+        def stop(self):
+            pass
+
+    class Ipc:
+        def command(self, *args, **kw):
+            pass
+
+        def get(self, prop):
+            return 1.0
+
+    monkeypatch.setattr(mpv_player, "StreamRun", Run)
+    args = cli.build_parser().parse_args(["--input", "demo", "--model", "clut", "--input-gamma", "2.4",
+                                          "--device", "cpu"])
+    levels = ReferenceLevels()
+    operator = cli.build_operator(args, levels)
+    models = cli.model_switcher(operator)
+    player = mpv_player.MpvPlayer.__new__(mpv_player.MpvPlayer)  # no mpv process: only the runs it starts
+    player.settings = mpv_player.MpvSettings(levels=levels, view="split", input_gamma=cli.input_gamma(args))
+    player.source, player.operator, player.models, player.input_path = None, operator, models, None
+    player.levels, player.source_curve, player.dir, player.ipc = levels, "auto", str(tmp_path), Ipc()
+    player.run, player.runs, player.written = None, 0, 0
+    player.start_run(0.0)
+    assert player.run.input_gamma == "2.4"
+    seen = []
+    for curve in (*models.curves[1:], "auto"):
+        player.next_curve()
+        assert player.source_curve == curve and player.run.operator is player.operator
+        assert player.run.input_gamma == input_encoding(curve, "2.4"), (curve, player.run.input_gamma)
+        seen.append(player.run.input_gamma)
+    assert seen == [c.encoding for c in SOURCE_CURVES.values()] + ["2.4"]
+    assert {"srgb", "2.2", "2.4"} <= set(seen)

@@ -381,6 +381,12 @@ def source_curve(name: str) -> SourceCurve:
         raise ValueError(f"unknown source curve {name!r}; choose one of {', '.join(SOURCE_CURVE_CHOICES)}") from None
 
 
+def input_encoding(curve: str, input_gamma: str | None = None) -> str:
+    """The display EOTF the SDR code values are decoded with: a known source curve's own ``encoding`` (the
+    curve says how its SDR was encoded), else ``input_gamma`` ('auto': --input-gamma, default srgb)."""
+    return (input_gamma or "srgb") if curve == "auto" else source_curve(curve).encoding
+
+
 def get_tone_curve(curve) -> Callable:
     """A curve by name (see ``TONE_CURVES``) or the callable itself."""
     if callable(curve):

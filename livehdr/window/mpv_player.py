@@ -21,6 +21,7 @@ import time
 from livehdr.base.errors import UserError, one_line
 from livehdr.base.log import note, warn
 from livehdr.color import ReferenceLevels
+from livehdr.color.tonecurves import input_encoding
 from livehdr.io.hdr_stream import player_tags
 from livehdr.operators.source_curve import qualified_name
 from livehdr.pipeline.player_stream import StreamRun
@@ -46,7 +47,7 @@ t script-message livehdr curve
 class MpvSettings:
     levels: ReferenceLevels
     view: str = "hdr"  # hdr, or split: SDR | HDR side by side
-    input_gamma: str = "srgb"
+    input_gamma: str = "srgb"  # the start-up decoding (cli.input_gamma): what operators without a known curve use
     ipc_path: str | None = None  # where mpv's JSON IPC socket goes (default: a private temporary folder)
     mpv_args: tuple[str, ...] = ()  # extra mpv options
     title: str = "livehdr"
@@ -122,12 +123,18 @@ class MpvPlayer:
             old.stop()
             self.written += old.written
         self.run = StreamRun(self.source, self.operator, self.levels, fifo, start=at, view=self.settings.view,
-                             input_gamma=self.settings.input_gamma, copy_from=self.input_path).start()
+                             input_gamma=self.input_gamma(), copy_from=self.input_path).start()
         self.runs += 1
         for done in range(self.runs - 2):  # FIFOs of finished runs
             path = os.path.join(self.dir, f"run{done}.nut")
             if os.path.exists(path):
                 os.unlink(path)
+
+    def input_gamma(self) -> str:
+        """The SDR side's decoding: the operator's source curve's own encoding ('t' to gamma2.2 decodes the SDR
+        side with 2.2, as the curve's inverse does), else the start-up one (color.tonecurves.input_encoding, the
+        rule cli.input_gamma applies at start-up)."""
+        return input_encoding(getattr(self.operator, "source_curve", "auto"), self.settings.input_gamma)
 
     @staticmethod
     def _unblock(run: StreamRun) -> None:
