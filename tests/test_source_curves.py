@@ -240,11 +240,15 @@ def test_window_curve_key_cycles_and_the_hud_names_it():
             return {}
 
     try:
-        live = app.LiveWindow(presenter, Pipe(), type("S", (), {"is_live": True})(), op, ViewState(), models, "t")
+        live = app.LiveWindow(presenter, Pipe(), type("S", (), {"is_live": True})(), op, ViewState(input_gamma="srgb"),
+                              models, "t")
         assert "CURVE auto" in live.hud_lines()[0]
         live.apply(["curve"])
         assert live.operator.name == "clut/srgb" and "CURVE srgb" in live.hud_lines()[0]
-        for _ in range(4):
+        assert live.state.input_gamma == "srgb"
+        live.apply(["curve"])  # gamma2.2: the SDR side is decoded with the curve's own display EOTF
+        assert live.operator.name == "clut/gamma2.2" and live.state.input_gamma == "2.2"
+        for _ in range(3):
             live.apply(["curve"])
         assert live.operator.name == "clut/hable" and "source curve hable" in live.controls.message
         live.apply(["peak_up"])  # the rebuild keeps the curve
@@ -252,6 +256,7 @@ def test_window_curve_key_cycles_and_the_hud_names_it():
         for _ in range(4):
             live.apply(["curve"])
         assert live.operator.name == "clut" and live.source_curve == "auto"
+        assert live.state.input_gamma == "srgb"  # back to the start-up decoding
     finally:
         presenter.close()
 

@@ -21,6 +21,7 @@ from livehdr.base.files import check_writable
 from livehdr.base.median import StreamingMedian
 from livehdr.base.log import note, say, warn
 from livehdr.color import ReferenceLevels
+from livehdr.color.tonecurves import input_encoding
 from livehdr.operators.source_curve import qualified_name
 from livehdr.pipeline.live import LivePipeline
 from livehdr.window import renderer as gl_renderer
@@ -116,6 +117,7 @@ class LiveWindow:
         self.source = source
         self.operator = operator
         self.state = state
+        self.startup_input_gamma = state.input_gamma  # what an operator without a known source curve decodes with
         self.models = models
         self.source_curve = getattr(operator, "source_curve", "auto")  # the user's choice ('t' key)
         self.input_name = input_name
@@ -147,6 +149,8 @@ class LiveWindow:
             return False
         self.operator = op
         self.pipeline.set_operator(op)
+        # the SDR side is decoded as the new operator's source curve says (the rule cli.input_gamma applies)
+        self.state.input_gamma = input_encoding(getattr(op, "source_curve", "auto"), self.startup_input_gamma)
         return True
 
     def _model_name(self) -> str:
