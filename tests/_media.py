@@ -94,7 +94,8 @@ def read_video(path):
                 if f.format.name == "yuv420p10le":
                     info["first_y"] = np.frombuffer(f.planes[0], np.uint16).reshape(
                         f.height, f.planes[0].line_size // 2)[:, : f.width].copy()
-                for sd in f.side_data:  # iterate: SideDataContainer.items() raises in PyAV 18
+                for item in f.side_data:  # PyAV 18.1.0 yields the side data, 18.1.1 their types (keys);
+                    sd = item if hasattr(item, "type") else f.side_data[item]  # items() raises in 18.1.0
                     side.append((sd.type.name, bytes(sd)))
         info.update(frames=frames, pts=pts, side_data=side)
     return info
