@@ -93,7 +93,7 @@ def test_torch_table_with_field_equals_the_numba_table_kernel(stage_kind, target
 
 
 def test_the_pixel_field_equals_the_kernels_bilinear_field():
-    from livehdr.engine.device_table import field_at_pixels_torch
+    from livehdr.color.highlight import field_at_pixels_torch
 
     field = np.random.default_rng(2).normal(size=(54, 96))
     ys, xs = np.mgrid[:107, :190]

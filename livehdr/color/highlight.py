@@ -272,6 +272,20 @@ def upsample_field_torch(field, height: int, width: int):
     return top + ty * (bottom - top)
 
 
+def field_at_pixels_torch(field, ys, xs, h: int, w: int):
+    """The field bilinear at the pixels (ys, xs) of an h x w frame, float64 (``field_at``), for a gather of pixels."""
+    gh, gw = field.shape
+    fy = ((ys.double() + 0.5) * gh / h - 0.5).clamp(0.0, gh - 1.0)
+    fx = ((xs.double() + 0.5) * gw / w - 0.5).clamp(0.0, gw - 1.0)
+    y0, x0 = fy.long().clamp(max=gh - 1), fx.long().clamp(max=gw - 1)
+    y1, x1 = (y0 + 1).clamp(max=gh - 1), (x0 + 1).clamp(max=gw - 1)
+    ty, tx = fy - y0, fx - x0
+    f = field.double()
+    top = f[y0, x0] + tx * (f[y0, x1] - f[y0, x0])
+    bottom = f[y1, x0] + tx * (f[y1, x1] - f[y1, x0])
+    return top + ty * (bottom - top)
+
+
 def apply_field_torch(light, code, field, top: float):
     """N x 3 x H x W light and code values (one field for the batch's frame) -> the gained light."""
     h, w = code.shape[-2:]

@@ -86,20 +86,6 @@ class DeviceHighlight:
     source_peak: float | None = None
 
 
-def field_at_pixels_torch(field: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """The field bilinear at the pixels (ys, xs) of an h x w frame, float64 (``color.highlight.field_at``)."""
-    gh, gw = field.shape
-    fy = ((ys.double() + 0.5) * gh / h - 0.5).clamp(0.0, gh - 1.0)
-    fx = ((xs.double() + 0.5) * gw / w - 0.5).clamp(0.0, gw - 1.0)
-    y0, x0 = fy.long().clamp(max=gh - 1), fx.long().clamp(max=gw - 1)
-    y1, x1 = (y0 + 1).clamp(max=gh - 1), (x0 + 1).clamp(max=gw - 1)
-    ty, tx = fy - y0, fx - x0
-    f = field.double()
-    top = f[y0, x0] + tx * (f[y0, x1] - f[y0, x0])
-    bottom = f[y1, x0] + tx * (f[y1, x1] - f[y1, x0])
-    return top + ty * (bottom - top)
-
-
 def apply_highlight_torch(frame_u8: torch.Tensor, out: torch.Tensor, stage: DeviceHighlight) -> None:
     """Overwrite ``out`` (H x W x 4: Y', Cb, Cr, light from the table) at the gained pixels, in place."""
     h, w = frame_u8.shape[:2]
@@ -108,7 +94,7 @@ def apply_highlight_torch(frame_u8: torch.Tensor, out: torch.Tensor, stage: Devi
         return
     codes = frame_u8[ys, xs]  # N x 3
     weight = hl.apply_weight(codes.amax(dim=1).double() / 255.0)  # > 0 from KNEE_CODE on
-    gain = (weight * field_at_pixels_torch(stage.field, ys, xs, h, w)).exp2()
+    gain = (weight * hl.field_at_pixels_torch(stage.field, ys, xs, h, w)).exp2()
     gained = gain != 1.0  # as the kernel: a pixel without a gain keeps the table's value
     ys, xs, codes, gain = ys[gained], xs[gained], codes[gained], gain[gained]
     if ys.numel() == 0:

@@ -25,7 +25,7 @@ from livehdr.color.tonecurves import input_encoding
 from livehdr.operators.source_curve import qualified_name
 from livehdr.pipeline.live import LivePipeline
 from livehdr.window import renderer as gl_renderer
-from livehdr.window.controls import Controls
+from livehdr.window.controls import Controls, next_in_cycle
 from livehdr.window.overlay import build_overlay
 from livehdr.window.presenters import OffscreenPresenter, WindowPresenter, display_available
 from livehdr.window.renderer import ViewState
@@ -170,8 +170,7 @@ class LiveWindow:
         if not curves:
             self._say("no source curves to cycle")
             return
-        current = curves.index(self.source_curve) if self.source_curve in curves else -1
-        curve = curves[(current + 1) % len(curves)]
+        curve = next_in_cycle(curves, self.source_curve)
         if self._swap_operator(qualified_name(self._model_name(), curve)):
             self.source_curve = curve
             self._say(f"source curve {curve}" + ("" if self._curve_in_use() else

@@ -14,6 +14,17 @@ EXPOSURE_STEPS = (0.0, -1.0, -2.0, -3.0)  # the SDR preview's exposure key: stop
 
 
 
+def next_in_cycle(choices, current):
+    """The choice after ``current`` (the first one when ``current`` is not among them), wrapping around.
+
+    >>> next_in_cycle(["auto", "srgb", "hable"], "hable"), next_in_cycle(["auto", "srgb"], "agx")
+    ('auto', 'auto')
+    """
+    choices = list(choices)
+    index = choices.index(current) if current in choices else -1
+    return choices[(index + 1) % len(choices)]
+
+
 def step_value(value: float, steps, direction: int) -> float:
     """The next value in ``steps`` above (direction +1) or below (-1) ``value``; stays at the ends."""
     if direction > 0:

@@ -25,7 +25,7 @@ from livehdr.color.tonecurves import input_encoding
 from livehdr.io.hdr_stream import player_tags
 from livehdr.operators.source_curve import qualified_name
 from livehdr.pipeline.player_stream import StreamRun
-from livehdr.window.controls import PAPER_WHITE_STEPS, PEAK_STEPS, SEEK_SECONDS, step_value
+from livehdr.window.controls import PAPER_WHITE_STEPS, PEAK_STEPS, SEEK_SECONDS, next_in_cycle, step_value
 
 MPV_MISSING = ("--player mpv needs mpv: install it (Debian/Ubuntu: apt install mpv; Fedora: dnf install mpv; "
                "macOS: brew install mpv; Windows: https://mpv.io/installation/)")
@@ -192,8 +192,7 @@ class MpvPlayer:
         if not curves:
             self.ipc.command("show-text", "livehdr: no source curves to cycle", 3000)
             return
-        current = curves.index(self.source_curve) if self.source_curve in curves else -1
-        curve = curves[(current + 1) % len(curves)]
+        curve = next_in_cycle(curves, self.source_curve)
         model = getattr(self.operator, "model_name", self.operator.name)
         try:
             operator = self.models.create(qualified_name(model, curve), self.levels)
