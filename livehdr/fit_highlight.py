@@ -9,6 +9,7 @@ import sys
 import time
 
 from livehdr.base.errors import UserError
+from livehdr.models.highlight import BASES
 from livehdr.train.highlight import TRAIN_RECIPES, build_cases, fit
 
 
@@ -22,10 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="320x240", metavar="WxH")
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--bases", nargs="+", choices=("auto", "known"), default=["known"],
-                   help="which bases train the stage (default known: on auto it lost PU21 on the validation scenes)")
+    p.add_argument("--stage", choices=BASES, default="known",
+                   help="which stage to fit: after a known source curve's exact inverse (default), or after the blind "
+                        "LUT (auto: level-free, it only shapes each clipped region); the other stage is kept")
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--highlight-weight", type=float, default=4.0)
+    p.add_argument("--shape-weight", type=float, default=0.0,
+                   help="weight of the level-free log error inside the shape measure's regions (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--splits", default=None, metavar="FILE.json")
     return p
@@ -56,31 +60,34 @@ def run(args) -> int:
     splits = read_splits(args.splits)
     train_images, val_images = training_images(args.data, splits)
     learned = LUTOperator(OperatorConfig(), "clut", base_path)
-    learned.highlight = None  # the cases need the pointwise base alone
+    learned.highlight = learned.known_curve_highlight = None  # the cases need the pointwise base alone
     t0 = time.time()
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    bases = (args.stage,)
     train = build_cases(train_images, args.views, tuple(args.stops), TRAIN_RECIPES, size, 2026, learned,
-                        lambda i, n: say(f"training cases: {i}/{n} scenes"))
+                        lambda i, n: say(f"training cases: {i}/{n} scenes"), bases)
     val = build_cases(val_images, args.views, (-1.0, 0.0, 1.0), TRAIN_RECIPES[:5], size, 2027, learned,
-                      lambda i, n: say(f"validation cases: {i}/{n} scenes"))
-    train = [c for c in train if c["base"] in args.bases]
-    val = [c for c in val if c["base"] in args.bases]
+                      lambda i, n: say(f"validation cases: {i}/{n} scenes"), bases)
     say(f"{len(train)} training and {len(val)} validation cases in {time.time() - t0:.0f} s")
+    level_free = args.stage == "auto"
     mlp, best_step, history = fit(train, val, args.hidden, args.steps, args.lr, args.highlight_weight,
-                                  learned.max_relative, args.seed, say)
+                                  learned.max_relative, args.seed, say, level_free, args.shape_weight)
     model = load_model(base_path, expect_arch="clut")
-    model.attach_highlight(mlp)
+    model.attach_highlight(mlp, args.stage)
     save_model(args.out, model, "clut")
     card = read_card(card_path(base_path)) or {}
-    card["highlight_stage"] = {
-        "what": "spatial highlight stage (issue #23): color/highlight.py features, models/highlight.py MLP",
+    card["highlight_stage" if args.stage == "known" else "highlight_stage_auto"] = {
+        "what": f"spatial highlight stage for the {args.stage} base (issue #23): color/highlight.py features, "
+                "models/highlight.py MLP" + (", level-free (GridRegions.centred)" if level_free else ""),
         "data": {"train": [im.name for im in train_images], "validation": [im.name for im in val_images],
                  "held_out": "never read (models/splits.json)"},
         "recipe": {"views": args.views, "stops": list(args.stops), "size": args.size, "recipes": list(TRAIN_RECIPES),
                    "hidden": args.hidden,
                    "steps": args.steps, "lr": args.lr, "highlight_weight": args.highlight_weight,
-                   "optimizer": "Adam, full batch", "bases": args.bases, "seed": args.seed,
-                   "selection": "validation: mean PU21 gain - 5 x highlight log10 error", "best_step": best_step,
+                   "shape_weight": args.shape_weight,
+                   "optimizer": "Adam, full batch", "stage": args.stage, "seed": args.seed,
+                   "selection": "validation, every 10 steps: mean PU21 gain - 5 x highlight log10 error + sampled "
+                                "shape correlation", "best_step": best_step,
                    "train_seconds": round(time.time() - t0, 1), "hardware": "CPU (2 cores)",
                    "command": "python -m livehdr.fit_highlight " + " ".join(sys.argv[1:])},
         "validation_history": history,

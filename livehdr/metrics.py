@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from livehdr import color
+from livehdr.color.highlight import FULL_CLIP
+from livehdr.color.regions import label_8_connected
 
 PU21_BANDING_GLARE = (0.353487901, 0.3734658629, 8.277049286e-05, 0.9062562627, 0.09150303166,
                       0.9099517204, 596.3148142)
@@ -56,7 +57,7 @@ def log10_luminance_error(test_rel: np.ndarray, reference_rel: np.ndarray, mask:
     return float(np.mean(np.abs(np.log10(yt) - np.log10(yr))[mask]))
 
 
-def clipped_mask(sdr_code: np.ndarray, threshold: float = 254.5 / 255) -> np.ndarray:
+def clipped_mask(sdr_code: np.ndarray, threshold: float = FULL_CLIP) -> np.ndarray:
     """Pixels where any channel of the SDR input sits at the top code value: where the SDR lost the light."""
     return np.max(np.asarray(sdr_code), axis=-1) >= threshold
 
@@ -81,38 +82,32 @@ SHAPE_MIN_STD = 0.02  # log10: regions whose true luminance hardly varies are le
 SHAPE_FLOOR_NITS = 0.05  # cd/m2: luminance floor before log10
 
 
-@numba.njit(cache=True)
-def _flood_fill_labels(mask, labels):
-    h, w = mask.shape
-    stack = np.empty(h * w, dtype=np.int64)
-    n = 0
-    for y0 in range(h):
-        for x0 in range(w):
-            if not mask[y0, x0] or labels[y0, x0]:
-                continue
-            n += 1
-            labels[y0, x0] = n
-            stack[0] = y0 * w + x0
-            top = 1
-            while top:
-                top -= 1
-                y, x = divmod(stack[top], w)
-                for dy in (-1, 0, 1):
-                    for dx in (-1, 0, 1):
-                        yy, xx = y + dy, x + dx
-                        if 0 <= yy < h and 0 <= xx < w and mask[yy, xx] and not labels[yy, xx]:
-                            labels[yy, xx] = n
-                            stack[top] = yy * w + xx
-                            top += 1
-    return n
+def log10_luminance(rel, paper_white: float = color.PAPER_WHITE_BT2408) -> np.ndarray:
+    """log10 of the BT.709 luminance in cd/m2 of relative light (H x W x 3), floored at ``SHAPE_FLOOR_NITS``."""
+    y = color.luminance_BT709(np.asarray(rel, np.float64)) * paper_white
+    return np.log10(np.maximum(y, SHAPE_FLOOR_NITS))
 
 
-def label_8_connected(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """Labels 1..n of the 8-connected regions of a boolean H x W mask (0: background); a flood fill per
-    region, each pixel pushed once."""
-    labels = np.zeros(mask.shape, dtype=np.int32)
-    n = _flood_fill_labels(np.ascontiguousarray(mask, dtype=np.bool_), labels)
-    return labels, int(n)
+def shape_regions(target_rel: np.ndarray, sdr_code: np.ndarray,
+                  paper_white: float = color.PAPER_WHITE_BT2408) -> tuple[np.ndarray, int]:
+    """The regions the highlight-shape measure scores (its first two rules), labelled 1..n (0: none):
+    8-connected regions of fully clipped pixels (all three channels at the top code) of at least
+    ``SHAPE_MIN_REGION`` px whose true log10 luminance varies (std >= ``SHAPE_MIN_STD``). One rule for the
+    measure and for the highlight trainer's shape loss (train/highlight.py)."""
+    top = np.min(np.asarray(sdr_code, np.float64), axis=-1) >= FULL_CLIP
+    labels, n = label_8_connected(top)
+    if n == 0:
+        return labels, 0
+    lt = log10_luminance(target_rel, paper_white).ravel()
+    flat = labels.ravel()
+    size = np.bincount(flat, minlength=n + 1).astype(np.float64)
+    mean = np.bincount(flat, lt, minlength=n + 1) / np.maximum(size, 1)
+    var = np.bincount(flat, lt * lt, minlength=n + 1) / np.maximum(size, 1) - mean * mean
+    keep = (size >= SHAPE_MIN_REGION) & (np.sqrt(np.maximum(var, 0.0)) >= SHAPE_MIN_STD)
+    keep[0] = False
+    relabel = np.zeros(n + 1, np.int32)
+    relabel[keep] = np.arange(1, int(keep.sum()) + 1)
+    return relabel[labels], int(keep.sum())
 
 
 def highlight_shape(pred_rel: np.ndarray, target_rel: np.ndarray, sdr_code: np.ndarray,
@@ -128,14 +123,8 @@ def highlight_shape(pred_rel: np.ndarray, target_rel: np.ndarray, sdr_code: np.n
     Also the median over those regions of peak / edge luminance (the edge: region pixels with a 4-neighbour
     outside it), predicted and true: a flat disc has 1.
     """
-    top = np.min(np.asarray(sdr_code, np.float64), axis=-1) >= 254.5 / 255
-    labels, n = label_8_connected(top)
-
-    def log_y(rel):
-        y = color.luminance_BT709(np.asarray(rel, np.float64)) * paper_white
-        return np.log10(np.maximum(y, SHAPE_FLOOR_NITS))
-
-    lp, lt = log_y(pred_rel), log_y(target_rel)
+    labels, n = shape_regions(target_rel, sdr_code, paper_white)
+    lp, lt = log10_luminance(pred_rel, paper_white), log10_luminance(target_rel, paper_white)
     inside = labels > 0
     padded = np.pad(labels, 1)
     edge = inside & ((padded[:-2, 1:-1] != labels) | (padded[2:, 1:-1] != labels)
@@ -143,15 +132,9 @@ def highlight_shape(pred_rel: np.ndarray, target_rel: np.ndarray, sdr_code: np.n
     corrs, sizes, ratio_pred, ratio_true = [], [], [], []
     for k in range(1, n + 1):
         region = labels == k
-        size = int(region.sum())
-        if size < SHAPE_MIN_REGION:
-            continue
         t, p = lt[region], lp[region]
-        if t.std() < SHAPE_MIN_STD:
-            continue
-        corr = 0.0 if p.std() < 1e-9 else float(np.corrcoef(p, t)[0, 1])
-        corrs.append(corr)
-        sizes.append(size)
+        corrs.append(0.0 if p.std() < 1e-9 else float(np.corrcoef(p, t)[0, 1]))
+        sizes.append(int(region.sum()))
         rim = edge & region
         ratio_pred.append(10 ** (p.max() - np.log10(np.mean(10 ** lp[rim]))))
         ratio_true.append(10 ** (t.max() - np.log10(np.mean(10 ** lt[rim]))))

@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from livehdr.metrics import SHAPE_MIN_REGION, highlight_shape, label_8_connected
+from livehdr.color.regions import label_8_connected
+from livehdr.metrics import SHAPE_MIN_REGION, highlight_shape
 
 
 def disc_case(size=64, radius=14, peak=50.0):

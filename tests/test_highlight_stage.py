@@ -42,6 +42,53 @@ def test_cell_sums_numba_equal_torch(shape):
     assert sums[..., 0].sum() == len(range(0, shape[0], s)) * len(range(0, shape[1], s))
 
 
+def test_the_fourth_sum_counts_the_shape_measures_fully_clipped_samples():
+    f = _frame(1080, 1920)
+    s = hl.sample_stride(1080, 1920)
+    sums = hl.cell_sums(f)
+    lattice = f[::s, ::s]
+    assert sums[..., 3].sum() == np.count_nonzero(lattice.min(axis=-1) == 255)  # the red patch at 253 is not
+    assert sums[..., 3].sum() < np.count_nonzero(lattice.max(axis=-1) >= 253)
+
+
+def test_depth_grows_to_the_centre_of_a_clipped_disc():
+    h, w = 240, 320
+    yy, xx = np.mgrid[:h, :w]
+    f = np.zeros((h, w, 3), np.uint8)
+    f[np.hypot(yy - 120, xx - 160) < 75] = 255
+    regions = hl.GridRegions(hl.cell_sums(f))
+    assert regions.count == 1
+    distance = np.expm1(regions.depth)
+    gy, gx = np.mgrid[:72, :96]
+    r_cells = np.hypot((gy + 0.5) * h / 72 - 120, (gx + 0.5) * w / 96 - 160) * 96 / w  # radius in cells
+    inside = distance > 0
+    # chamfer distance to the disc's rim: within 2 cells of the Euclidean one (75 px = 22.5 cells)
+    assert np.abs(distance[inside] - (22.5 - r_cells[inside])).max() < 2.0
+    assert distance[36, 48] == distance.max() > 20
+    assert np.allclose(regions.deepest[regions.reach > 0], regions.depth.max())
+    assert np.all(regions.deepest[regions.reach == 0] == 0)
+
+
+def test_a_level_free_field_keeps_each_regions_weighted_mean_and_leaves_other_cells():
+    f = _frame()
+    f[200:230, 20:60] = 255  # a second clipped region
+    sums = hl.cell_sums(f)
+    regions = hl.GridRegions(sums)
+    assert regions.count == 2
+    field = np.random.default_rng(0).normal(size=sums.shape[:2])
+    centred = regions.centred(field)
+    for k in (1, 2):
+        cells = regions.labels == k
+        assert abs(np.average(centred[cells], weights=regions.weight[cells])) < 1e-9
+        shift = field - centred
+        assert np.allclose(shift[regions.reach == k], shift[regions.reach == k][0])  # one shift over the reach
+    assert np.array_equal(centred[regions.reach == 0], field[regions.reach == 0])
+    stage = HighlightStage(_random_mlp().numpy_parameters(), level_free=True)
+    raw = stage.raw_field(sums, np.array([2.0, 2.0, 2.0]))
+    plain = HighlightStage(_random_mlp().numpy_parameters()).raw_field(sums, np.array([2.0, 2.0, 2.0]))
+    assert np.allclose(raw, regions.centred(plain))
+
+
 def test_features_and_field_numpy_equal_torch():
     sums = hl.cell_sums(_frame())
     f_np = hl.features_from_sums(sums, 1.0)

@@ -63,14 +63,18 @@ def stage_field(op, sdr) -> np.ndarray:
     return op.highlight.clone().field_for_frame(sdr, op.white_relative())
 
 
-def render(ctx, sdr, op, state: ViewState, size, field=None, lut=None, filter_in_shader=None) -> np.ndarray:
+def render(ctx, sdr, op, state: ViewState, size, field=None, lut=None, filter_in_shader=None,
+           lut_nodes=None) -> np.ndarray:
     """Draw one view and read it back as 10-bit codes (H x W x 3 int). ``filter_in_shader``: the GPUs' choice
-    (weights in the shader) on this renderer too, or the texture filter (Mesa's, exact in float)."""
+    (weights in the shader) on this renderer too, or the texture filter (Mesa's, exact in float).
+    ``lut_nodes``: with ``lut``, the LUT's table as well (what the live window gets for a LUT operator)."""
     r = Renderer(ctx)
     if filter_in_shader is not None:
         r.filter_in_shader = filter_in_shader
     if lut is not None:
         r.upload_lut(sdr, lut)
+        if lut_nodes is not None:
+            r.set_table(lut_nodes)
     else:
         r.upload_sdr_for_nodes(sdr)
         r.set_table(op.relative_at_nodes(sdr))
@@ -200,24 +204,31 @@ def test_lut_path_applies_the_field_to_its_light(egl, known):
     assert np.array_equal(got[below], plain[below]) and got[44, 70].min() > plain[44, 70].max() + 10
 
 
-def test_the_default_clut_has_no_stage_and_draws_as_before(egl):
-    """The blind clut carries no stage: no field, the programs without SHADER_HIGHLIGHT, the table's picture."""
+def test_the_default_clut_carries_a_level_free_stage_the_shader_applies(egl):
+    """The blind clut's own stage (level-free): the LUT's light gained by its field in the shader, as on the
+    CPU; the pixels below the knee are the table's picture, bit for bit."""
     op = create_operator("clut", OperatorConfig())
-    assert op.highlight is None
+    assert op.highlight is not None and op.highlight.level_free
     sdr = disc_frame()
     lut = op.lut_for_frame(sdr)
     nodes = relative_at_nodes_of_lut(lut)
-    r = Renderer(egl)
-    r.upload_lut(sdr, lut)
-    r.set_table(nodes)
-    fbo = gl_renderer.create_offscreen_target(egl, 128, 96)
+    field = stage_field(op, sdr)
+    regions = hl.GridRegions(hl.cell_sums(sdr))
+    assert regions.count == 1 and np.abs(field).max() > 0.05
+    assert abs(np.average(field[regions.labels == 1], weights=regions.weight[regions.labels == 1])) < 1e-9
     state = ViewState(view="hdr", mode="pq", dither=0.0, source_peak=op.content_peak)
-    r.draw(fbo, (128, 96), state)
-    got = np.rint(r.read(fbo) * 1023).astype(np.int32)
-    assert set(r._programs) == {("hdr", "pq", None), ("hdr", "pq", gl_renderer.SHADER_TABLE)}  # the first: init
-    fbo.release()
-    r.release()
-    assert np.abs(got - table_codes(sdr, nodes, state)).max() <= 1
+    got, programs = render(egl, sdr, op, state, (128, 96), field, lut=lut, lut_nodes=nodes)
+    plain, _ = render(egl, sdr, op, state, (128, 96), lut=lut, lut_nodes=nodes)
+    assert ("hdr", "pq", gl_renderer.SHADER_TABLE, "highlight") in programs
+    want = table_codes(sdr, nodes, state)
+    light = hl.apply_field_reference(nodes_light(sdr, nodes), sdr / 255.0, field, op.max_relative)
+    moved = gained(sdr, field)
+    want[moved] = np.rint(color.encode_PQ_BT2020(light, levels_of(state), source_peak=state.source_peak)[moved]
+                          * 1023).astype(np.int32)
+    assert np.abs(got - want).max() <= 1
+    below = sdr.max(axis=-1) < KNEE_CODE
+    assert below.sum() > 5000 and np.array_equal(got[below], plain[below])
+    assert np.abs(got - plain)[moved].max() > 10  # the stage shapes the disc: it can fail
 
 
 class _Frames(Source):
@@ -255,13 +266,15 @@ def test_live_pipeline_sends_the_field_and_a_seek_resets_the_stage(known):
     pipe.stop()
     assert again and resets and op.highlight.last_event in ("start", "smooth")
 
-    blind = create_operator("clut", OperatorConfig())
+    blind = create_operator("clut", OperatorConfig())  # the blind LUT's own (level-free) stage goes as well
     pipe = LivePipeline(_Frames(2), blind, on_gpu=gl_renderer.shader_can_expand)
     pipe.start()
     got = drain_live(pipe, lambda g: bool(g) and g[-1].index == 1)
     pipe.stop()
-    assert got and all(f.highlight_field is None and f.lut is not None for f in got)
-    assert "highlight" not in pipe.stats()
+    assert got and all(f.highlight_field is not None and f.lut is not None for f in got)
+    want = stage_field(blind, disc_frame())
+    assert all(np.allclose(f.highlight_field, want, atol=1e-6) for f in got)
+    assert "highlight" in pipe.stats()
 
 
 def test_frames_with_nothing_near_the_clip_go_without_a_field():

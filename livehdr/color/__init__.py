@@ -13,6 +13,8 @@ Stages, each in its own module (libplacebo-style explicit colour stages):
   glsl.py       the same constants as GLSL ``#define``s for the shaders
   pack.py       numba kernels fusing encode.py for whole frames (imported on its own: numba is heavy)
   tonecurves.py forward SDR tone curves of cameras and games (Reinhard, ACES, Hable)
+  highlight.py  the spatial highlight stage's grid: cell sums, regions, features, the field's application
+  regions.py    8-connected labelling (the shape measure's and the grid's one rule)
 This package re-exports the public names of the first four, so ``color.eotf_sRGB`` etc. work.
 """
 from livehdr.color.encode import *  # noqa: F401,F403

@@ -11,15 +11,19 @@ a is zero below code ``APPLY_KNEE`` (so the stage touches only the pixels the SD
 clip. The features see a wider band, q(c) from ``KNEE``.
 
 The grid has ``GRID_LONG`` cells along the frame's long side at every resolution (a sun covers the same
-cells at 320x240 and at 4K). Per cell: the pixel count, the sum of q and the sum of Y'(1 - q) (the luma of
-code values outside the clipped part: how bright the surroundings are). A pyramid of ``LEVELS`` 2x2 sums
-gives, at every level and upsampled back to the grid:
+cells at 320x240 and at 4K). Per cell: the pixel count, the sum of q, the sum of Y'(1 - q) (the luma of
+code values outside the clipped part: how bright the surroundings are) and the count of fully clipped
+samples (all three channels at the top code). A pyramid of ``LEVELS`` 2x2 sums gives, at every level and
+upsampled back to the grid:
 - the share of near-clipped pixels (deep inside a large region: high at every level; near an edge: about
   half at the fine levels; a small region: low at the coarse ones);
 - the mean luma of the unclipped pixels (a sun in haze has a bright halo, a white wall need not).
-A tiny MLP (``models/highlight.py``, trained on the shared data) maps these features and the base
-operator's light at white to h. Everything here exists twice, numpy/numba and torch, tested equal
-(tests/test_highlight_stage.py); the window's shader applies the same field (shaders/present.frag).
+The fully clipped cells give the regions (``GridRegions``): each cell's depth inside its region and the
+region's deepest depth. With ``centred`` a field keeps each region's mean level (the pointwise operator's
+guess) and only shapes it: the blind ``auto`` stage is level-free. A tiny MLP (``models/highlight.py``,
+trained on the shared data) maps these features and the base operator's light at white to h. Everything
+here exists twice, numpy/numba and torch, tested equal (tests/test_highlight_stage.py); the window's shader
+applies the same field (shaders/present.frag).
 """
 from __future__ import annotations
 
@@ -34,7 +38,11 @@ KNEE = 0.92  # features: code value where "near clipped" starts (235 of 255)
 APPLY_KNEE = 0.985  # the gain: only the top codes (252-255); measured, a knee at 235 moved good pixels too
 LUMA = (0.2126, 0.7152, 0.0722)  # BT.709 weights on code values: a cheap brightness of the surroundings
 SAMPLES_PER_CELL = 4  # per cell side: large frames are sampled on a stride (about 16 samples per cell)
-FEATURES = 2 * LEVELS + 1  # clipped share per level, surround luma per level, the base's log2 light at white
+FULL_CLIP = 254.5 / 255  # a channel at the top code; all three there: "fully clipped" (the shape measure's mask)
+SUMS = 4  # per cell: samples, sum of q, sum of Y'(1 - q), fully clipped samples
+# clipped share per level, surround luma per level, depth in the fully clipped region and the region's
+# deepest depth (GridRegions), the base's log2 light at white
+FEATURES = 2 * LEVELS + 3
 
 
 def grid_shape(height: int, width: int) -> tuple[int, int]:
@@ -82,14 +90,17 @@ def _cell_sums_kernel(frame, scale, gh, gw, stride, out):
             out[cy, cx, 0] += 1.0
             out[cy, cx, 1] += q
             out[cy, cx, 2] += (kr * r + kg * g + kb * b) * (1.0 - q)
+            if min(r, min(g, b)) >= FULL_CLIP:
+                out[cy, cx, 3] += 1.0
 
 
 def cell_sums(frame: np.ndarray) -> np.ndarray:
-    """H x W x 3 uint8 (or float code values in [0, 1]) -> (rows, cols, 3) float64: samples, sum of q,
-    sum of Y'(1 - q) per cell, over the pixels on the ``sample_stride`` lattice (one pass; ~1 ms at 1080p)."""
+    """H x W x 3 uint8 (or float code values in [0, 1]) -> (rows, cols, SUMS) float64: samples, sum of q,
+    sum of Y'(1 - q) and fully clipped samples per cell, over the pixels on the ``sample_stride`` lattice
+    (one pass; ~1 ms at 1080p)."""
     h, w = frame.shape[:2]
     gh, gw = grid_shape(h, w)
-    out = np.zeros((gh, gw, 3), dtype=np.float64)
+    out = np.zeros((gh, gw, SUMS), dtype=np.float64)
     if frame.dtype == np.uint8:
         _cell_sums_kernel(np.ascontiguousarray(frame), 1.0 / 255.0, gh, gw, sample_stride(h, w), out)
     else:
@@ -113,18 +124,20 @@ def cell_sums_torch(code):
     q = clip_weight(x.amax(dim=0))
     luma = (LUMA[0] * x[0] + LUMA[1] * x[1] + LUMA[2] * x[2]) * (1.0 - q)
     index = (ys[:, None] * gw + xs[None, :]).reshape(-1)
-    out = torch.zeros(gh * gw, 3, dtype=torch.float64, device=code.device)
+    full = (x.amin(dim=0) >= FULL_CLIP).to(torch.float64)
+    out = torch.zeros(gh * gw, SUMS, dtype=torch.float64, device=code.device)
     out[:, 0].index_add_(0, index, torch.ones_like(q).reshape(-1))
     out[:, 1].index_add_(0, index, q.reshape(-1))
     out[:, 2].index_add_(0, index, luma.reshape(-1))
-    return out.reshape(gh, gw, 3)
+    out[:, 3].index_add_(0, index, full.reshape(-1))
+    return out.reshape(gh, gw, SUMS)
 
 
 # --------------------------------------------------------------------------------------------------------
 # Pyramid and features (numpy or torch through the same code: the grid is small)
 # --------------------------------------------------------------------------------------------------------
 def _reduce2(sums, xp):
-    """2x2 sums of a (rows, cols, 3) grid; an odd last row / column is padded with empty cells."""
+    """2x2 sums of a (rows, cols, k) grid; an odd last row / column is padded with empty cells."""
     gh, gw = sums.shape[:2]
     ph, pw = (-gh) % 2, (-gw) % 2
     if xp is np:
@@ -133,9 +146,9 @@ def _reduce2(sums, xp):
         import torch.nn.functional as F
 
         sums = F.pad(sums.permute(2, 0, 1), (0, pw, 0, ph)).permute(1, 2, 0)
-    gh, gw = sums.shape[:2]
-    return sums.reshape(gh // 2, 2, gw // 2, 2, 3).sum(axis=(1, 3)) if xp is np else \
-        sums.reshape(gh // 2, 2, gw // 2, 2, 3).sum(dim=(1, 3))
+    gh, gw, k = sums.shape
+    return sums.reshape(gh // 2, 2, gw // 2, 2, k).sum(axis=(1, 3)) if xp is np else \
+        sums.reshape(gh // 2, 2, gw // 2, 2, k).sum(dim=(1, 3))
 
 
 def upsample_matrix(fine: int, coarse: int, factor: int) -> np.ndarray:
@@ -151,8 +164,99 @@ def upsample_matrix(fine: int, coarse: int, factor: int) -> np.ndarray:
     return m
 
 
-def features_from_sums(sums, log2_white: float):
-    """(rows, cols, 3) cell sums -> (rows * cols, FEATURES) float32 features (numpy or torch as given)."""
+@numba.njit(cache=True)
+def _chamfer_depth(inside, out):
+    """Distance in cells from each ``inside`` cell to the nearest cell outside (3x3 chamfer: 1 and sqrt 2,
+    one forward and one backward pass); 0 outside. The frame's border is no edge: a sun cut by the frame
+    stays deep there."""
+    h, w = inside.shape
+    diag = math.sqrt(2.0)
+    for y in range(h):
+        for x in range(w):
+            out[y, x] = 1e9 if inside[y, x] else 0.0
+    for y in range(h):
+        for x in range(w):
+            if out[y, x] > 0.0:
+                d = out[y, x]
+                if y > 0:
+                    d = min(d, out[y - 1, x] + 1.0)
+                    if x > 0:
+                        d = min(d, out[y - 1, x - 1] + diag)
+                    if x + 1 < w:
+                        d = min(d, out[y - 1, x + 1] + diag)
+                if x > 0:
+                    d = min(d, out[y, x - 1] + 1.0)
+                out[y, x] = d
+    for y in range(h - 1, -1, -1):
+        for x in range(w - 1, -1, -1):
+            if out[y, x] > 0.0:
+                d = out[y, x]
+                if y + 1 < h:
+                    d = min(d, out[y + 1, x] + 1.0)
+                    if x > 0:
+                        d = min(d, out[y + 1, x - 1] + diag)
+                    if x + 1 < w:
+                        d = min(d, out[y + 1, x + 1] + diag)
+                if x + 1 < w:
+                    d = min(d, out[y, x + 1] + 1.0)
+                out[y, x] = d
+
+
+class GridRegions:
+    """The fully clipped regions of a frame on its grid, from the cell sums (numpy, float64).
+
+    - ``labels``: 8-connected regions (1..n, 0: none) of the cells holding any fully clipped sample (the
+      shape measure's mask, color/regions.py's rule);
+    - ``depth``: log(1 + chamfer distance in cells) from the cells under half fully clipped: how deep a cell
+      lies inside its region (the truth inside a clipped sun follows it: Pearson 0.53 per pixel on the
+      validation scenes, docs/HIGHLIGHTS.md);
+    - ``reach``: the labels grown by one cell, the ring whose pixels read the region's cells bilinearly;
+    - ``deepest``: the deepest depth of each region over its reach (how large the region is), 0 elsewhere;
+    - ``weight``: fully clipped samples per cell, the weights of ``centred``.
+
+    >>> sums = np.zeros((5, 7, SUMS)); sums[..., 0] = 16; sums[1:4, 1:6, 3] = 16
+    >>> r = GridRegions(sums)
+    >>> r.count, int(r.reach.astype(bool).sum()), round(float(r.deepest.max()), 3)
+    (1, 35, 1.099)
+    """
+
+    def __init__(self, sums: np.ndarray):
+        from livehdr.color.regions import label_8_connected
+
+        full = np.asarray(sums[..., 3], np.float64)
+        self.weight = full
+        self.labels, self.count = label_8_connected(full > 0)
+        distance = np.empty(full.shape, np.float64)
+        _chamfer_depth(np.ascontiguousarray(full >= 0.5 * np.maximum(sums[..., 0], 1e-9)), distance)
+        self.depth = np.log1p(np.minimum(distance, GRID_LONG))
+        padded = np.pad(self.labels, 1)
+        h, w = self.labels.shape
+        grown = self.labels.copy()
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                neighbour = padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+                grown = np.where(grown == 0, neighbour, grown)
+        self.reach = grown
+        deepest = np.zeros(self.count + 1)
+        np.maximum.at(deepest, self.labels.ravel(), self.depth.ravel())
+        deepest[0] = 0.0
+        self.deepest = deepest[self.reach]
+
+    def centred(self, field: np.ndarray) -> np.ndarray:
+        """The field shifted on each region's reach so that its mean over the region, weighted by fully
+        clipped samples, is 0: the pointwise operator keeps each region's level, the field only shapes it."""
+        if self.count == 0:
+            return field
+        flat = self.labels.ravel()
+        total = np.bincount(flat, self.weight.ravel(), minlength=self.count + 1)
+        mean = np.bincount(flat, (self.weight * field).ravel(), minlength=self.count + 1) / np.maximum(total, 1e-9)
+        mean[0] = 0.0
+        return field - mean[self.reach]
+
+
+def features_from_sums(sums, log2_white: float, regions: GridRegions | None = None):
+    """(rows, cols, SUMS) cell sums -> (rows * cols, FEATURES) float32 features (numpy or torch as given;
+    ``regions``: the frame's ``GridRegions`` when the caller has them already)."""
     xp = np if isinstance(sums, np.ndarray) else None
     if xp is None:
         import torch
@@ -160,6 +264,8 @@ def features_from_sums(sums, log2_white: float):
         as_matrix = lambda m: torch.from_numpy(m).to(sums.device, sums.dtype)  # noqa: E731
     else:
         as_matrix = lambda m: m  # noqa: E731
+    if regions is None:
+        regions = GridRegions(sums if xp is np else sums.detach().cpu().numpy())
     gh, gw = sums.shape[:2]
     shares, surrounds = [], []
     level = sums
@@ -178,11 +284,13 @@ def features_from_sums(sums, log2_white: float):
         level = _reduce2(level, xp)
     if xp is np:
         white = np.full((gh, gw), log2_white)
-        return np.stack(shares + surrounds + [white], axis=-1).reshape(gh * gw, FEATURES).astype(np.float32)
+        planes = shares + surrounds + [regions.depth, regions.deepest, white]
+        return np.stack(planes, axis=-1).reshape(gh * gw, FEATURES).astype(np.float32)
     import torch
 
     white = torch.full((gh, gw), float(log2_white), dtype=sums.dtype, device=sums.device)
-    return torch.stack(shares + surrounds + [white], dim=-1).reshape(gh * gw, FEATURES).float()
+    planes = shares + surrounds + [as_matrix(regions.depth), as_matrix(regions.deepest), white]
+    return torch.stack(planes, dim=-1).reshape(gh * gw, FEATURES).float()
 
 
 # --------------------------------------------------------------------------------------------------------

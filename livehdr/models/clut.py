@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from livehdr import color
 from livehdr.color.levels import PAPER_WHITE_BT2408, PEAK_DEFAULT
-from livehdr.models.highlight import HighlightMLP
+from livehdr.models.highlight import HighlightMLP, stage_attribute
 from livehdr.models.registry import register_model
 
 THUMBNAIL = 256  # the CNN's input size (CLUT-Net's)
@@ -125,7 +125,8 @@ class CLUT(nn.Module):
 
     def __init__(self, lut_size: int = 33, bases: int = 6, s_rank: int = 12, w_rank: int = 24, width: int = 8,
                  max_log2_gain: float = 3.0, max_chroma: float = 0.5,
-                 max_relative: float = PEAK_DEFAULT / PAPER_WHITE_BT2408, highlight_hidden: int = 0):
+                 max_relative: float = PEAK_DEFAULT / PAPER_WHITE_BT2408, highlight_hidden: int = 0,
+                 highlight_auto_hidden: int = 0):
         super().__init__()
         if not 2 <= lut_size <= 129:
             raise ValueError(f"lut_size {lut_size} is outside 2 .. 129")
@@ -136,8 +137,9 @@ class CLUT(nn.Module):
         self.config = dict(lut_size=int(lut_size), bases=int(bases), s_rank=int(s_rank), w_rank=int(w_rank),
                            width=int(width), max_log2_gain=float(max_log2_gain), max_chroma=float(max_chroma),
                            max_relative=float(max_relative))
-        if highlight_hidden:  # old files have no stage and no such key: their config stays as it was
-            self.config["highlight_hidden"] = int(highlight_hidden)
+        for key, hidden in (("highlight_hidden", highlight_hidden), ("highlight_auto_hidden", highlight_auto_hidden)):
+            if hidden:  # old files have no stage and no such key: their config stays as it was
+                self.config[key] = int(hidden)
         self.lut_size, self.bases = int(lut_size), int(bases)
         self.max_log2_gain, self.max_chroma = float(max_log2_gain), float(max_chroma)
         self.max_relative = float(max_relative)
@@ -156,13 +158,16 @@ class CLUT(nn.Module):
         self.m_s = nn.Parameter(dct_basis(d, s_rank))
         self.m_w = nn.Parameter(smooth_plane_basis(d, w_rank))
         self.cores = nn.Parameter(torch.zeros(self.bases, FIELDS, s_rank, w_rank))
-        # The spatial highlight stage (issue #23, models/highlight.py), fitted after the LUT; None: no stage.
+        # The spatial highlight stages (issue #23, models/highlight.py), fitted after the LUT; None: no stage.
+        # ``highlight`` follows a known source curve's exact inverse, ``highlight_auto`` the blind LUT.
         self.highlight = HighlightMLP(highlight_hidden) if highlight_hidden else None
+        self.highlight_auto = HighlightMLP(highlight_auto_hidden) if highlight_auto_hidden else None
 
-    def attach_highlight(self, mlp) -> None:
-        """Carry a fitted highlight stage (its size goes into the config, so the file rebuilds it)."""
-        self.highlight = mlp
-        self.config["highlight_hidden"] = int(mlp.hidden)
+    def attach_highlight(self, mlp, base: str = "known") -> None:
+        """Carry a fitted highlight stage for ``base`` (its size goes into the config, so the file rebuilds it)."""
+        name = stage_attribute(base)
+        setattr(self, name, mlp)
+        self.config[name + "_hidden"] = int(mlp.hidden)
 
     # ---- thumbnail -> basis weights -------------------------------------------------------------------
     def basis_weights(self, thumb: torch.Tensor) -> torch.Tensor:

@@ -11,5 +11,6 @@ declare_config_bounds(
     max_log2_gain=Range(0.0, 8.0),
     max_chroma=Range(0.0, 1.0),
     max_relative=Range(1.0, 10000.0 / 48.0),  # peak / paper white
-    highlight_hidden=Range(0, 256, integer=True),  # the highlight stage's hidden units (0: none); shipped: 16
+    highlight_hidden=Range(0, 256, integer=True),  # the known-curve highlight stage's hidden units (0: none)
+    highlight_auto_hidden=Range(0, 256, integer=True),  # the blind (auto) stage's hidden units (0: none)
 )

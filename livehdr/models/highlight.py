@@ -14,6 +14,14 @@ from torch import nn
 from livehdr.color.highlight import FEATURES
 
 LOG2_LIMIT = 3.0  # stops either way: a clipped sun rarely needs more than 8x over the pointwise light
+BASES = ("known", "auto")  # the stage after a known curve's exact inverse, and the blind LUT's (level-free)
+
+
+def stage_attribute(base: str) -> str:
+    """The ``CLUT`` attribute holding the stage for a base (its config key is this + "_hidden")."""
+    if base not in BASES:
+        raise ValueError(f"highlight stage base {base!r}: expected one of {', '.join(BASES)}")
+    return "highlight" if base == "known" else "highlight_auto"
 
 
 class HighlightMLP(nn.Module):

@@ -6,7 +6,10 @@ the ~5k cells (numpy), then the temporal smoothing; the pipelines apply the fiel
 kernels, the shader, torch), and ``apply`` does it for stills and the generic path.
 
 Over time the field is smoothed like the LUT weights (operators/lut.py ``TemporalWeights``): an EMA while
-the picture holds still (sensor noise moves the near-clipped share a little, and the field would shimmer),
+the picture holds still (sensor noise moves the near-clipped share a little, and the field would shimmer;
++-1 code noise flips a lamp's pixels between 254 and 255, so the fully clipped counts that centre the
+level-free field move too: at 0.8 the blind clut's stage added 11-25 % to the static-noise pumping of a
+frozen field on procedural clips, at 0.9 -9 to +7 %, tests/test_clut_temporal.py),
 falling off as the frame's mean luma moves (a pan or a fade follows at once), and dropped at a cut (the
 near-clipped share of the grid changes by more than ``cut``) or a new frame size.
 """
@@ -19,20 +22,29 @@ from livehdr.operators.temporal import frame_smoothing
 
 
 class HighlightStage:
-    def __init__(self, parameters, smoothing: float = 0.8, follow: float = 0.004, cut: float = 0.05):
+    """``level_free``: the field is centred on each fully clipped region (``GridRegions.centred``), so the
+    stage shapes a region without moving its level: the blind ``auto`` base's stage. The known-curve stage
+    also sets the level (the exact inverse under-reads every clipped pixel)."""
+
+    def __init__(self, parameters, smoothing: float = 0.9, follow: float = 0.004, cut: float = 0.05,
+                 level_free: bool = False):
         self.parameters = tuple(np.asarray(p, np.float64) for p in parameters)
         self.smoothing, self.follow, self.cut = float(smoothing), float(follow), float(cut)
+        self.level_free = bool(level_free)
         self.reset()
 
     @classmethod
-    def from_model(cls, model):
-        """The stage a clut model carries, or None."""
-        mlp = getattr(model, "highlight", None)
-        return None if mlp is None else cls(mlp.numpy_parameters())
+    def from_model(cls, model, base: str = "known"):
+        """The stage a clut model carries for ``base`` ("known": a known source curve's exact inverse;
+        "auto": the blind LUT, level-free), or None."""
+        from livehdr.models.highlight import stage_attribute
+
+        mlp = getattr(model, stage_attribute(base), None)
+        return None if mlp is None else cls(mlp.numpy_parameters(), level_free=base == "auto")
 
     def clone(self) -> "HighlightStage":
         """The same fitted stage with its own (empty) temporal state: for a second operator."""
-        return HighlightStage(self.parameters, self.smoothing, self.follow, self.cut)
+        return HighlightStage(self.parameters, self.smoothing, self.follow, self.cut, self.level_free)
 
     def reset(self) -> None:
         self.field = None
@@ -44,8 +56,10 @@ class HighlightStage:
         """This frame's field without temporal smoothing: (rows, cols) log2 gains."""
         from livehdr.models.highlight import field_numpy
 
-        feats = hl.features_from_sums(sums, hl.log2_white(white_rgb))
-        return field_numpy(feats, self.parameters).reshape(sums.shape[:2])
+        regions = hl.GridRegions(sums)
+        feats = hl.features_from_sums(sums, hl.log2_white(white_rgb), regions)
+        field = field_numpy(feats, self.parameters).reshape(sums.shape[:2])
+        return regions.centred(field) if self.level_free else field
 
     def field_for_frame(self, frame: np.ndarray, white_rgb) -> np.ndarray:
         """H x W x 3 uint8 (or float code values) and the base operator's light at white -> the smoothed

@@ -94,10 +94,10 @@ class LUTOperator(WeightsOperator):
 
             self.fast = FastCLUT(self.model)
         self._torch = torch
-        # The highlight stage the weights carry serves the known source curves (operators/source_curve.py):
-        # on the blind LUT it lost PU21 on the validation scenes (docs/HIGHLIGHTS.md), so auto runs without it.
-        self.highlight = None
-        self.known_curve_highlight = HighlightStage.from_model(self.model)
+        # Two stages the weights may carry: the blind LUT's own, level-free (it shapes each clipped region
+        # and keeps the LUT's level, docs/HIGHLIGHTS.md), and the known source curves' (operators/source_curve.py).
+        self.highlight = HighlightStage.from_model(self.model, "auto")
+        self.known_curve_highlight = HighlightStage.from_model(self.model, "known")
         self._white = np.ones(3)
 
     def white_relative(self) -> np.ndarray:

@@ -40,7 +40,8 @@ class SourceCurveOperator(Operator):
         self.model_name = learned.name
         self.name = qualified_name(learned.name, self.curve.name)
         self.description = f"{learned.name} with the exact inverse of {self.curve.citation}"
-        src = getattr(learned, "known_curve_highlight", None) or getattr(learned, "highlight", None)
+        # A learned operator with a known-curve stage lends that one (its ``highlight`` is the blind base's).
+        src = learned.known_curve_highlight if hasattr(learned, "known_curve_highlight") else learned.highlight
         self.highlight = src.clone() if src is not None else None
         self._u8_table = None
 

@@ -1,0 +1,65 @@
+"""The highlight stage's trainer (train/highlight.py): its level-free field is the stage's, and a level-free
+fit on synthetic suns learns a peak without moving a region's level."""
+import numpy as np
+import torch
+
+from livehdr.color import highlight as hl
+from livehdr.color.tonecurves import quantize_8bit, sdr_from_hdr
+from livehdr.models.highlight import HighlightMLP, field_numpy
+from livehdr.operators.highlight import HighlightStage
+from livehdr.train.highlight import Batch, cell_field, fit, prepare_case
+
+H, W = 120, 160
+BASE = 1.6  # the flat light a pointwise operator gives every clipped pixel
+TOP = 4.9
+
+
+def _sun(cy, cx, radius, peak):
+    yy, xx = np.mgrid[:H, :W]
+    r = np.hypot(yy - cy, xx - cx)
+    light = 0.3 + (peak - 0.3) * np.exp(-(r / radius) ** 2)
+    hdr = np.repeat(light[..., None], 3, axis=2).astype(np.float32)
+    sdr = quantize_8bit(sdr_from_hdr(hdr, 1.0, "clip", "srgb"))
+    base = np.where(sdr.min(axis=-1, keepdims=True) == 255, BASE, hdr).astype(np.float32)
+    return sdr, hdr, base
+
+
+def _cases(seed, n):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        sdr, hdr, base = _sun(rng.uniform(40, 80), rng.uniform(50, 110), rng.uniform(18, 30), rng.uniform(3.0, 4.5))
+        case = prepare_case(sdr, hdr, base, np.full(3, BASE), rng)
+        assert case is not None and case["region"].max() == 1  # one measured region: the sun
+        out.append(case)
+    return out
+
+
+def test_the_trainers_level_free_field_is_the_stages():
+    sdr, hdr, base = _sun(60, 80, 25, 4.0)
+    case = prepare_case(sdr, hdr, base, np.full(3, BASE), np.random.default_rng(0))
+    torch.manual_seed(2)
+    mlp = HighlightMLP(8)
+    torch.nn.init.normal_(mlp.outer.weight, std=0.5)
+    with torch.no_grad():
+        trained = cell_field(mlp, Batch([case]), level_free=True).numpy()
+    stage = HighlightStage(mlp.numpy_parameters(), level_free=True)
+    field = stage.raw_field(hl.cell_sums(sdr), np.full(3, BASE)).ravel()
+    assert np.allclose(trained, field[case["cells"]], atol=1e-5)
+    plain = field_numpy(hl.features_from_sums(hl.cell_sums(sdr), hl.log2_white(np.full(3, BASE))),
+                        mlp.numpy_parameters())
+    assert not np.allclose(plain[case["cells"]], trained, atol=1e-3)  # the centring did something
+
+
+def test_a_level_free_fit_gives_a_synthetic_sun_a_peak_and_keeps_its_level():
+    mlp, best, history = fit(_cases(0, 12), _cases(1, 4), hidden=8, steps=60, lr=2e-2, highlight_weight=4.0,
+                             top=TOP, seed=0, log=lambda msg: None, level_free=True, shape_weight=20.0)
+    assert history[-1]["val_shape_corr_sampled"] > 0.5
+    sdr, hdr, base = _sun(62, 78, 24, 4.0)
+    stage = HighlightStage(mlp.numpy_parameters(), level_free=True)
+    out = hl.apply_field(base, sdr, stage.field_for_frame(sdr, np.full(3, BASE)), TOP)[..., 1]
+    clipped = sdr.min(axis=-1) == 255
+    rim = clipped & ~(np.roll(clipped, 2, 0) & np.roll(clipped, -2, 0) & np.roll(clipped, 2, 1)
+                      & np.roll(clipped, -2, 1))
+    assert out[62, 78] > 1.3 * out[rim].mean()  # a peak inside, a fall-off to the rim
+    assert abs(np.log2(out[clipped]).mean() - np.log2(BASE)) < 0.15  # the region's level stays the base's
