@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--highlight-weight", type=float, default=4.0)
     p.add_argument("--shape-weight", type=float, default=0.0,
                    help="weight of the level-free log error inside the shape measure's regions (default 0)")
+    p.add_argument("--loss-weight", type=float, default=0.0,
+                   help="weight of the mean dB a training case loses against the base, a hinge on the worst cases "
+                        "(default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--splits", default=None, metavar="FILE.json")
     return p
@@ -71,7 +74,8 @@ def run(args) -> int:
     say(f"{len(train)} training and {len(val)} validation cases in {time.time() - t0:.0f} s")
     level_free = args.stage == "auto"
     mlp, best_step, history = fit(train, val, args.hidden, args.steps, args.lr, args.highlight_weight,
-                                  learned.max_relative, args.seed, say, level_free, args.shape_weight)
+                                  learned.max_relative, args.seed, say, level_free, args.shape_weight,
+                                  args.loss_weight)
     model = load_model(base_path, expect_arch="clut")
     model.attach_highlight(mlp, args.stage)
     save_model(args.out, model, "clut")
@@ -84,10 +88,10 @@ def run(args) -> int:
         "recipe": {"views": args.views, "stops": list(args.stops), "size": args.size, "recipes": list(TRAIN_RECIPES),
                    "hidden": args.hidden,
                    "steps": args.steps, "lr": args.lr, "highlight_weight": args.highlight_weight,
-                   "shape_weight": args.shape_weight,
+                   "shape_weight": args.shape_weight, "loss_weight": args.loss_weight,
                    "optimizer": "Adam, full batch", "stage": args.stage, "seed": args.seed,
                    "selection": "validation, every 10 steps: mean PU21 gain - 5 x highlight log10 error + sampled "
-                                "shape correlation", "best_step": best_step,
+                                "shape correlation + 0.5 x the worst case's loss", "best_step": best_step,
                    "train_seconds": round(time.time() - t0, 1), "hardware": "CPU (2 cores)",
                    "command": "python -m livehdr.fit_highlight " + " ".join(sys.argv[1:])},
         "validation_history": history,

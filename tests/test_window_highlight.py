@@ -133,7 +133,7 @@ def reference_codes(sdr, op, field, state: ViewState) -> np.ndarray:
 def test_hdr_view_applies_the_field_like_the_cpu(egl, known, mode, filter_in_shader):
     sdr = disc_frame()
     field = stage_field(known, sdr)
-    assert field.shape == hl.grid_shape(*sdr.shape[:2]) and np.abs(field).min() > 0.05  # a non-trivial field
+    assert field.shape == hl.grid_shape(*sdr.shape[:2]) and np.abs(field).min() > 0.02  # a gain in every cell
     state = ViewState(view="hdr", mode=mode, dither=0.0, source_peak=known.content_peak)
     got, programs = render(egl, sdr, known, state, (128, 96), field, filter_in_shader=filter_in_shader)
     plain, plain_programs = render(egl, sdr, known, state, (128, 96))

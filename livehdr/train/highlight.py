@@ -9,9 +9,10 @@ is fitted directly on the evaluation protocol's own loss:
   region, so it shapes the region and keeps the LUT's level);
 - loss: minus the mean per-case PU21-PSNR (dB, all pixels: the unaffected ones enter as a constant) plus
   ``--highlight-weight`` x the mean |log10| luminance error on the clipped pixels plus ``--shape-weight`` x
-  the level-free |log10| error inside the shape measure's regions (metrics.shape_regions: one rule);
+  the level-free |log10| error inside the shape measure's regions (metrics.shape_regions: one rule) plus
+  ``--loss-weight`` x the mean dB the cases that lose against the base lose (a hinge on the worst cases);
 - selection: every ``EVAL_EVERY`` steps on the validation scenes, the best mean PU21 gain - 5 x highlight
-  error + the sampled shape correlation.
+  error + the sampled shape correlation + half the worst case's loss (dB, against the base).
 The result is written into a copy of the clut weights (``--out``) with the card's recipe and metrics.
 """
 from __future__ import annotations
@@ -245,10 +246,11 @@ EVAL_EVERY = 10  # steps between validation passes (and candidate selections)
 
 
 def fit(train_cases, val_cases, hidden: int, steps: int, lr: float, highlight_weight: float, top: float,
-        seed: int, log=print, level_free: bool = False, shape_weight: float = 0.0):
+        seed: int, log=print, level_free: bool = False, shape_weight: float = 0.0, loss_weight: float = 0.0):
     """Adam on the full batch; loss: -(mean PU21-PSNR) + highlight_weight x highlight error + shape_weight x
-    level-free shape error; kept: the validation step with the best mean gain - 5 x highlight error + the
-    sampled shape correlation. Returns (mlp, best step, history)."""
+    level-free shape error + loss_weight x the mean dB a case loses against the base (a hinge: the worst
+    cases count, the gains do not); kept: the validation step with the best mean gain - 5 x highlight error +
+    the sampled shape correlation + half the worst case's loss. Returns (mlp, best step, history)."""
     import torch
 
     from livehdr.models.highlight import HighlightMLP
@@ -262,10 +264,14 @@ def fit(train_cases, val_cases, hidden: int, steps: int, lr: float, highlight_we
     best = (-math.inf, None, 0)
     history = []
     batch = Batch(train_cases)  # full batch: the features are fixed, a step is one pass over the kept pixels
+    with torch.no_grad():
+        train_base, _ = case_scores(case_predictions(mlp, batch, top, level_free), batch)
     for step in range(1, steps + 1):
         pred = case_predictions(mlp, batch, top, level_free)
         psnr, hl_err = case_scores(pred, batch)
         loss = -psnr.mean() + highlight_weight * hl_err[batch.has_clipped].mean()
+        if loss_weight:
+            loss = loss + loss_weight * (train_base - psnr).clamp_min(0.0).mean()
         if shape_weight:
             loss = loss + shape_weight * shape_error(pred, batch)[0]
         opt.zero_grad()
@@ -283,7 +289,7 @@ def fit(train_cases, val_cases, hidden: int, steps: int, lr: float, highlight_we
                             "val_highlight_log10_error": round(vhl, 4), "val_shape_corr_sampled": round(corr, 4)})
             log(f"step {step}: train loss {float(loss.detach()):.3f}; validation {gain:+.3f} dB (worst {worst:+.2f}), "
                 f"highlight error {float(base_hl[val.has_clipped].mean()):.3f} -> {vhl:.3f}, shape corr {corr:.3f}")
-            score = gain - 5.0 * vhl + (0.0 if math.isnan(corr) else corr)
+            score = gain - 5.0 * vhl + (0.0 if math.isnan(corr) else corr) + 0.5 * min(worst, 0.0)
             if score > best[0]:
                 best = (score, {k: v.clone() for k, v in mlp.state_dict().items()}, step)
     mlp.load_state_dict(best[1])
