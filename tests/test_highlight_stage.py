@@ -69,7 +69,7 @@ def test_depth_grows_to_the_centre_of_a_clipped_disc():
     assert np.all(regions.deepest[regions.reach == 0] == 0)
 
 
-def test_a_level_free_field_keeps_each_regions_weighted_mean_and_leaves_other_cells():
+def test_a_level_free_field_keeps_each_regions_weighted_mean_and_is_zero_elsewhere():
     f = _frame()
     f[200:230, 20:60] = 255  # a second clipped region
     sums = hl.cell_sums(f)
@@ -82,7 +82,7 @@ def test_a_level_free_field_keeps_each_regions_weighted_mean_and_leaves_other_ce
         assert abs(np.average(centred[cells], weights=regions.weight[cells])) < 1e-9
         shift = field - centred
         assert np.allclose(shift[regions.reach == k], shift[regions.reach == k][0])  # one shift over the reach
-    assert np.array_equal(centred[regions.reach == 0], field[regions.reach == 0])
+    assert np.all(centred[regions.reach == 0] == 0.0)  # no level anywhere else
     stage = HighlightStage(_random_mlp().numpy_parameters(), level_free=True)
     raw = stage.raw_field(sums, np.array([2.0, 2.0, 2.0]))
     plain = HighlightStage(_random_mlp().numpy_parameters()).raw_field(sums, np.array([2.0, 2.0, 2.0]))
@@ -198,3 +198,19 @@ def test_shipped_stage_does_not_turn_a_flat_clipped_wall_into_a_lamp():
     out = op.expand_uint8(sdr)
     y = (out @ np.array([0.2126, 0.7152, 0.0722]))[sdr.min(axis=-1) == 255]
     assert y.max() / y.min() < 2.0
+
+
+def test_the_blind_stage_leaves_a_frame_without_fully_clipped_regions_to_the_table():
+    """Saturated primaries reach the knee but are no fully clipped region: the level-free field is all zeros,
+    and the frame is packed by the table alone (no per-pixel work)."""
+    from livehdr.pipeline.stages import TableComposer
+
+    op = create_operator("clut", OperatorConfig())
+    f = _frame()
+    f[f.min(axis=-1) == 255] = 240  # the disc: bright, not clipped
+    f[10:60, 10:90] = [255, 0, 0]  # a saturated red patch at the top code
+    frame = TableComposer(op.levels, "pq").frame(op, f)
+    assert op.highlight.field is not None and np.all(op.highlight.field == 0.0)  # the state followed
+    assert frame.highlight_field is None
+    f[100:140, 200:260] = 255  # a clipped lamp: now the stage has a region to shape
+    assert TableComposer(op.levels, "pq").frame(op, f).highlight_field is not None

@@ -212,7 +212,8 @@ class GridRegions:
       validation scenes, docs/HIGHLIGHTS.md);
     - ``reach``: the labels grown by one cell, the ring whose pixels read the region's cells bilinearly;
     - ``deepest``: the deepest depth of each region over its reach (how large the region is), 0 elsewhere;
-    - ``weight``: fully clipped samples per cell, the weights of ``centred``.
+    - ``weight``: fully clipped samples per cell, the weights of ``centred`` (which also zeroes the field
+      outside every reach).
 
     >>> sums = np.zeros((5, 7, SUMS)); sums[..., 0] = 16; sums[1:4, 1:6, 3] = 16
     >>> r = GridRegions(sums)
@@ -244,14 +245,15 @@ class GridRegions:
 
     def centred(self, field: np.ndarray) -> np.ndarray:
         """The field shifted on each region's reach so that its mean over the region, weighted by fully
-        clipped samples, is 0: the pointwise operator keeps each region's level, the field only shapes it."""
+        clipped samples, is 0, and 0 outside every reach: the pointwise operator keeps each region's level
+        and every other pixel's light, the field only shapes the regions. (Outside the regions a gain would
+        be a level again, and it would send every saturated primary through the per-pixel encoding.)"""
         if self.count == 0:
-            return field
+            return np.zeros_like(field)
         flat = self.labels.ravel()
         total = np.bincount(flat, self.weight.ravel(), minlength=self.count + 1)
         mean = np.bincount(flat, (self.weight * field).ravel(), minlength=self.count + 1) / np.maximum(total, 1e-9)
-        mean[0] = 0.0
-        return field - mean[self.reach]
+        return np.where(self.reach > 0, field - mean[self.reach], 0.0)
 
 
 def features_from_sums(sums, log2_white: float, regions: GridRegions | None = None):
@@ -400,6 +402,12 @@ def apply_field_torch(light, code, field, top: float):
     hfield = upsample_field_torch(field.to(light.dtype), h, w)
     q = apply_weight(code.amax(dim=1, keepdim=True).to(light.dtype))
     return (light * (q * hfield).exp2()).clamp(max=top)
+
+
+def moves_pixels(field) -> bool:
+    """Whether a field changes any pixel. The level-free stage gives a frame without a fully clipped region a
+    field of zeros: every path then draws or packs that frame without the stage's per-pixel work."""
+    return field is not None and bool(np.any(np.asarray(field) != 0.0))
 
 
 def log2_white(white_rgb) -> float:

@@ -224,6 +224,14 @@ def _lookup_row(px, rows, cell, frac, out):
 
 
 @numba.njit(cache=True, inline="always", fastmath=True)
+def _gained_channel(light_rows, p, q, c, fg, fb, gain, top):
+    """One channel of the operator's light at a pixel (the trilinear fetch over ``light_rows``) times its gain."""
+    c0 = light_rows[p, c] + fg * (light_rows[p + 256, c] - light_rows[p, c])
+    c1 = light_rows[q, c] + fg * (light_rows[q + 256, c] - light_rows[q, c])
+    return min((c0 + fb * (c1 - c0)) * gain, top)
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
 def _highlight_row(px, yy, h, rows, light_rows, cell, frac, field, enc, target_code, out):
     """The highlight stage on one looked-up row: pixels at or above the knee whose gain is not 1 are
     encoded here from the operator's light (the same trilinear fetch, on ``light_rows``) times the gain."""
@@ -241,13 +249,12 @@ def _highlight_row(px, yy, h, rows, light_rows, cell, frac, field, enc, target_c
         q = p + 256 * TABLE_SIZE
         fg = frac[g8]
         fb = frac[b8]
-        rel = np.empty(3, dtype=np.float64)
-        for c in range(3):
-            c0 = light_rows[p, c] + fg * (light_rows[p + 256, c] - light_rows[p, c])
-            c1 = light_rows[q, c] + fg * (light_rows[q + 256, c] - light_rows[q, c])
-            rel[c] = min((c0 + fb * (c1 - c0)) * gain, enc[6])
-        rp, gp, bp, light = pack.encode_pixel_scalar(rel[0], rel[1], rel[2], enc[0], enc[1], enc[2], enc[3],
-                                                     int(enc[4]), enc[5])
+        # three scalars, not a small array: an array here is a heap allocation per gained pixel (measured: the
+        # 1080p demo's pack went from 15 to 114 ms with the blind clut's stage)
+        rr = _gained_channel(light_rows, p, q, 0, fg, fb, gain, enc[6])
+        rg = _gained_channel(light_rows, p, q, 1, fg, fb, gain, enc[6])
+        rb = _gained_channel(light_rows, p, q, 2, fg, fb, gain, enc[6])
+        rp, gp, bp, light = pack.encode_pixel_scalar(rr, rg, rb, enc[0], enc[1], enc[2], enc[3], int(enc[4]), enc[5])
         if target_code == 2:
             out[0, x] = rp
             out[1, x] = gp

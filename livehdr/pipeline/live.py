@@ -297,9 +297,10 @@ class LivePipeline:
     def _highlight_field(self, operator, frame) -> np.ndarray | None:
         """This frame's highlight field, for an operator with a stage: as the file path's
         ``TableComposer.frame``, after the LUT the frame is shown with (the stage reads the white of it).
-        None also when no pixel reaches the stage's knee: the field would change nothing, and the window
+        None also when no pixel reaches the stage's knee or the field is all zeros (the level-free stage on a
+        frame without a fully clipped region): the field would change nothing, and the window
         draws such frames without the stage (a CPU renderer runs its branch for every pixel)."""
-        from livehdr.color.highlight import apply_weight
+        from livehdr.color.highlight import apply_weight, moves_pixels
 
         stage = getattr(operator, "highlight", None)
         if stage is None:
@@ -309,7 +310,7 @@ class LivePipeline:
         field = operator.highlight_field(rgb)  # the temporal state follows every frame
         near_clip = apply_weight(np.float64(rgb.max()) / (255.0 if rgb.dtype == np.uint8 else 1.0)) > 0.0
         self.times.add("highlight", (time.perf_counter() - t0) * 1000)
-        return field if near_clip else None
+        return field if near_clip and moves_pixels(field) else None
 
     def _timed_lut(self, operator, frame) -> np.ndarray:
         t0 = time.perf_counter()

@@ -164,7 +164,8 @@ class Batch:
 
 def cell_field(mlp, batch: Batch, level_free: bool):
     """The field on the batch's stored cells; ``level_free``: centred on each grid region as
-    ``GridRegions.centred`` does (weighted by fully clipped samples, shifted over the region's reach)."""
+    ``GridRegions.centred`` does (weighted by fully clipped samples, shifted over the region's reach, 0
+    outside every reach)."""
     import torch
 
     h = mlp(batch.features).double()
@@ -173,8 +174,7 @@ def cell_field(mlp, batch: Batch, level_free: bool):
     zeros = torch.zeros(batch.grid_regions, dtype=torch.float64)
     total = zeros.index_add(0, batch.cell_region, batch.cell_weight)
     mean = zeros.index_add(0, batch.cell_region, batch.cell_weight * h) / total.clamp_min(1e-9)
-    mean = torch.cat([mean.new_zeros(1), mean[1:]])
-    return h - mean[batch.cell_region]
+    return torch.where(batch.cell_region > 0, h - mean[batch.cell_region], torch.zeros_like(h))
 
 
 def case_predictions(mlp, batch: Batch, top: float, level_free: bool):
