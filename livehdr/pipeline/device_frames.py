@@ -158,9 +158,10 @@ class DeviceStage:
         return table, self._table[2]
 
     def _highlight(self, frame_u8, relative):
-        """This frame's ``DeviceHighlight`` (None for a field of zeros), as ``TableComposer.frame`` builds its ``HighlightField``: the stage
-        is called once per frame, after the table (it reads the frame's white), with the same cell sums,
-        computed on the device (only the small grid comes to the host for the MLP and the smoothing)."""
+        """This frame's ``DeviceHighlight`` (None for a field of zeros), as ``TableComposer.frame`` builds its
+        ``HighlightField``: the stage is called once per frame, after the table (it reads the frame's white),
+        with the same cell sums, computed on the device (only the small grid comes to the host for the MLP
+        and the smoothing)."""
         from livehdr.color.highlight import cell_sums_torch, moves_pixels
         from livehdr.engine.device_table import DeviceHighlight
 
