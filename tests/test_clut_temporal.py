@@ -69,7 +69,7 @@ def pumping(op, clips, frozen_on=None) -> float:
     lut = op.lut_for_frame(frozen_on)
     if op.highlight is None:
         return frame_mean_pumping([apply_lut3d(c, lut) for c in clips])
-    field = op.highlight.clone().field_for_frame(frozen_on, lut[-1, -1, -1])
+    field = op.highlight.clone().field_for_frame(frozen_on, op.white_relative(), op.knee_relative())
     return frame_mean_pumping([hl.apply_field(apply_lut3d(c, lut), c, field, op.max_relative) for c in clips])
 
 

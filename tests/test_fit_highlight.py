@@ -11,6 +11,7 @@ from livehdr.train.highlight import Batch, cell_field, fit, prepare_case
 
 H, W = 120, 160
 BASE = 1.6  # the flat light a pointwise operator gives every clipped pixel
+KNEE = np.full(3, 0.97)  # the base's light at the knee code (the synthetic base is the truth below the clip)
 TOP = 4.9
 
 
@@ -29,7 +30,7 @@ def _cases(seed, n):
     out = []
     for _ in range(n):
         sdr, hdr, base = _sun(rng.uniform(40, 80), rng.uniform(50, 110), rng.uniform(18, 30), rng.uniform(3.0, 4.5))
-        case = prepare_case(sdr, hdr, base, np.full(3, BASE), rng)
+        case = prepare_case(sdr, hdr, base, np.full(3, BASE), rng, knee_rgb=KNEE)
         assert case is not None and case["region"].max() == 1  # one measured region: the sun
         out.append(case)
     return out
@@ -37,14 +38,14 @@ def _cases(seed, n):
 
 def test_the_trainers_level_free_field_is_the_stages():
     sdr, hdr, base = _sun(60, 80, 25, 4.0)
-    case = prepare_case(sdr, hdr, base, np.full(3, BASE), np.random.default_rng(0))
+    case = prepare_case(sdr, hdr, base, np.full(3, BASE), np.random.default_rng(0), knee_rgb=KNEE)
     torch.manual_seed(2)
     mlp = HighlightMLP(8)
     torch.nn.init.normal_(mlp.outer.weight, std=0.5)
     with torch.no_grad():
         trained = cell_field(mlp, Batch([case]), level_free=True).numpy()
     stage = HighlightStage(mlp.numpy_parameters(), level_free=True)
-    field = stage.raw_field(hl.cell_sums(sdr), np.full(3, BASE)).ravel()
+    field = stage.raw_field(hl.cell_sums(sdr), np.full(3, BASE), KNEE).ravel()
     assert np.allclose(trained, field[case["cells"]], atol=1e-5)
     plain = field_numpy(hl.features_from_sums(hl.cell_sums(sdr), hl.log2_white(np.full(3, BASE))),
                         mlp.numpy_parameters())
@@ -57,12 +58,14 @@ def test_a_level_free_fit_gives_a_synthetic_sun_a_peak_and_keeps_its_level():
     assert history[-1]["val_shape_corr_sampled"] > 0.5
     sdr, hdr, base = _sun(62, 78, 24, 4.0)
     stage = HighlightStage(mlp.numpy_parameters(), level_free=True)
-    out = hl.apply_field(base, sdr, stage.field_for_frame(sdr, np.full(3, BASE)), TOP)[..., 1]
+    out = hl.apply_field(base, sdr, stage.field_for_frame(sdr, np.full(3, BASE), KNEE), TOP)[..., 1]
     clipped = sdr.min(axis=-1) == 255
     rim = clipped & ~(np.roll(clipped, 2, 0) & np.roll(clipped, -2, 0) & np.roll(clipped, 2, 1)
                       & np.roll(clipped, -2, 1))
     assert out[62, 78] > 1.3 * out[rim].mean()  # a peak inside, a fall-off to the rim
-    assert abs(np.log2(out[clipped]).mean() - np.log2(BASE)) < 0.15  # the region's level stays the base's
+    # the region's level stays the base's, but for the floor at the knee's light that lifts the rim
+    assert abs(np.log2(out[clipped]).mean() - np.log2(BASE)) < 0.25
+    assert out[clipped].min() >= KNEE[1] - 1e-6  # no clipped pixel below the light at the knee
 
 
 def _wall(cy, cx, radius):
@@ -84,7 +87,7 @@ def test_the_loss_hinge_protects_the_cases_a_shared_field_would_hurt():
             for _ in range(n):
                 args = (rng.uniform(40, 80), rng.uniform(50, 110), rng.uniform(18, 30))
                 sdr, hdr, base = make(*args, rng.uniform(3.0, 4.5)) if make is _sun else make(*args)
-                out.append(prepare_case(sdr, hdr, base, np.full(3, BASE), rng))
+                out.append(prepare_case(sdr, hdr, base, np.full(3, BASE), rng, knee_rgb=KNEE))
         return out
 
     train, val = cases(8), cases(3)

@@ -84,9 +84,11 @@ def test_a_level_free_field_keeps_each_regions_weighted_mean_and_is_zero_elsewhe
         assert np.allclose(shift[regions.reach == k], shift[regions.reach == k][0])  # one shift over the reach
     assert np.all(centred[regions.reach == 0] == 0.0)  # no level anywhere else
     stage = HighlightStage(_random_mlp().numpy_parameters(), level_free=True)
-    raw = stage.raw_field(sums, np.array([2.0, 2.0, 2.0]))
+    raw = stage.raw_field(sums, np.array([2.0, 2.0, 2.0]), np.array([1.0, 1.0, 1.0]))
     plain = HighlightStage(_random_mlp().numpy_parameters()).raw_field(sums, np.array([2.0, 2.0, 2.0]))
-    assert np.allclose(raw, regions.centred(plain))
+    floor = hl.level_free_floor([2.0, 2.0, 2.0], [1.0, 1.0, 1.0])  # the knee's light one stop under the white
+    assert floor == -1.0 and raw.min() >= floor and raw.min() < 0.0
+    assert np.allclose(raw, regions.centred(plain, floor))
 
 
 def test_features_and_field_numpy_equal_torch():

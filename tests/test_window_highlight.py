@@ -60,7 +60,7 @@ def disc_frame(h=96, w=128, cy=44, cx=70, radius=30.0) -> np.ndarray:
 
 def stage_field(op, sdr) -> np.ndarray:
     """The field a fresh copy of the operator's stage gives this frame (no temporal history)."""
-    return op.highlight.clone().field_for_frame(sdr, op.white_relative())
+    return op.highlight.clone().field_for_frame(sdr, op.white_relative(), op.knee_relative())
 
 
 def render(ctx, sdr, op, state: ViewState, size, field=None, lut=None, filter_in_shader=None,
@@ -215,7 +215,9 @@ def test_the_default_clut_carries_a_level_free_stage_the_shader_applies(egl):
     field = stage_field(op, sdr)
     regions = hl.GridRegions(hl.cell_sums(sdr))
     assert regions.count == 1 and np.abs(field).max() > 0.05
-    assert abs(np.average(field[regions.labels == 1], weights=regions.weight[regions.labels == 1])) < 1e-9
+    # level-free: the region's weighted mean stays near 0 (the floor lifts it a little), nothing under the floor
+    assert abs(np.average(field[regions.labels == 1], weights=regions.weight[regions.labels == 1])) < 0.01
+    assert field.min() >= hl.level_free_floor(op.white_relative(), op.knee_relative()) - 1e-12
     state = ViewState(view="hdr", mode="pq", dither=0.0, source_peak=op.content_peak)
     got, programs = render(egl, sdr, op, state, (128, 96), field, lut=lut, lut_nodes=nodes)
     plain, _ = render(egl, sdr, op, state, (128, 96), lut=lut, lut_nodes=nodes)

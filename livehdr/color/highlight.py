@@ -243,17 +243,22 @@ class GridRegions:
         deepest[0] = 0.0
         self.deepest = deepest[self.reach]
 
-    def centred(self, field: np.ndarray) -> np.ndarray:
+    def centred(self, field: np.ndarray, floor: float | None = None) -> np.ndarray:
         """The field shifted on each region's reach so that its mean over the region, weighted by fully
         clipped samples, is 0, and 0 outside every reach: the pointwise operator keeps each region's level
         and every other pixel's light, the field only shapes the regions. (Outside the regions a gain would
-        be a level again, and it would send every saturated primary through the per-pixel encoding.)"""
+        be a level again, and it would send every saturated primary through the per-pixel encoding.)
+        ``floor``: no gain on the reach below it (``level_free_floor``: a region's rim never turns into a dark
+        outline)."""
         if self.count == 0:
             return np.zeros_like(field)
         flat = self.labels.ravel()
         total = np.bincount(flat, self.weight.ravel(), minlength=self.count + 1)
         mean = np.bincount(flat, (self.weight * field).ravel(), minlength=self.count + 1) / np.maximum(total, 1e-9)
-        return np.where(self.reach > 0, field - mean[self.reach], 0.0)
+        shaped = field - mean[self.reach]
+        if floor is not None:
+            shaped = np.maximum(shaped, floor)
+        return np.where(self.reach > 0, shaped, 0.0)
 
 
 def features_from_sums(sums, log2_white: float, regions: GridRegions | None = None):
@@ -404,6 +409,14 @@ def apply_field_torch(light, code, field, top: float):
     return (light * (q * hfield).exp2()).clamp(max=top)
 
 
+def level_free_floor(white_rgb, knee_rgb) -> float:
+    """The level-free stage's lowest gain (log2): log2 of the base's luminance at grey code ``APPLY_KNEE``
+    over its luminance at white (<= 0). A gained pixel then stays at least as bright as the brightest pixel
+    the stage leaves alone: on a base whose log light rises linearly from the knee to the clip, every pixel
+    of the ramp at the floor lands on exactly that light, so a region's rim never dips into a dark outline."""
+    return min(0.0, log2_white(knee_rgb) - log2_white(white_rgb))
+
+
 def moves_pixels(field) -> bool:
     """Whether a field changes any pixel. The level-free stage gives a frame without a fully clipped region a
     field of zeros: every path then draws or packs that frame without the stage's per-pixel work."""
@@ -411,6 +424,7 @@ def moves_pixels(field) -> bool:
 
 
 def log2_white(white_rgb) -> float:
-    """The feature the field is conditioned on: log2 of the base operator's luminance at code (1, 1, 1)."""
+    """The feature the field is conditioned on: log2 of the base operator's luminance at code (1, 1, 1)
+    (or of any light given: ``level_free_floor`` also takes it at the knee)."""
     r, g, b = (float(v) for v in white_rgb)
     return math.log2(max(0.2126 * r + 0.7152 * g + 0.0722 * b, 1e-3))

@@ -84,7 +84,7 @@ class Operator:
             return out
         ops = color.ops_for(code_values)
         x = ops.clip(ops.asarray(code_values), 0.0, 1.0)
-        return self.highlight.apply(out, x, self.white_relative(), self.max_relative)
+        return self.highlight.apply(out, x, self.white_relative(), self.max_relative, self.knee_relative())
 
     def white_relative(self) -> np.ndarray:
         """The base light at code (1, 1, 1) for the frame just expanded (what the highlight stage is
@@ -95,13 +95,25 @@ class Operator:
                                               np.float64).reshape(3)
         return cached
 
+    def knee_relative(self) -> np.ndarray:
+        """The base light at grey code ``color.highlight.APPLY_KNEE`` for the frame just expanded (the
+        level-free highlight field's floor). Adaptive operators override it with their current frame's value."""
+        cached = getattr(self, "_knee", None)
+        if cached is None:
+            from livehdr.color.highlight import APPLY_KNEE
+
+            grey = np.full((1, 1, 3), APPLY_KNEE, np.float32)
+            cached = self._knee = np.asarray(self.base_light(grey), np.float64).reshape(3)
+        return cached
+
     def highlight_field(self, frame=None, sums=None) -> np.ndarray:
         """This frame's smoothed highlight field (the stage's temporal state advances), from the frame (uint8
         or float code values) or from its cell sums (``color.highlight.cell_sums`` or the torch twin): the one
-        call every path makes once per frame, after the frame's base light (the field reads its white)."""
+        call every path makes once per frame, after the frame's base light (the field reads its white and
+        its light at the knee)."""
         if sums is not None:
-            return self.highlight.field_for_sums(sums, self.white_relative())
-        return self.highlight.field_for_frame(frame, self.white_relative())
+            return self.highlight.field_for_sums(sums, self.white_relative(), self.knee_relative())
+        return self.highlight.field_for_frame(frame, self.white_relative(), self.knee_relative())
 
     def expand_uint8(self, frame_u8: np.ndarray) -> np.ndarray:
         """Convenience for the CPU pipeline: H x W x 3 uint8 -> float32 relative linear light."""

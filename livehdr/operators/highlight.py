@@ -8,8 +8,9 @@ kernels, the shader, torch), and ``apply`` does it for stills and the generic pa
 Over time the field is smoothed like the LUT weights (operators/lut.py ``TemporalWeights``): an EMA while
 the picture holds still (sensor noise moves the near-clipped share a little, and the field would shimmer;
 +-1 code noise flips a lamp's pixels between 254 and 255, so the fully clipped counts that centre the
-level-free field move too: at 0.8 the blind clut's stage added 11-25 % to the static-noise pumping of a
-frozen field on procedural clips, at 0.9 -9 to +7 %, tests/test_clut_temporal.py),
+level-free field move too, and its floor follows the frame's LUT: on the procedural static clips of
+tests/test_clut_temporal.py the blind clut pumps 0.99-1.64x as much as with its LUT and field frozen at 0.8,
+0.94-1.29x at 0.9, 0.84-1.16x at 0.95, the smoothing now),
 falling off as the frame's mean luma moves (a pan or a fade follows at once), and dropped at a cut (the
 near-clipped share of the grid changes by more than ``cut``) or a new frame size.
 """
@@ -26,7 +27,7 @@ class HighlightStage:
     stage shapes a region without moving its level: the blind ``auto`` base's stage. The known-curve stage
     also sets the level (the exact inverse under-reads every clipped pixel)."""
 
-    def __init__(self, parameters, smoothing: float = 0.9, follow: float = 0.004, cut: float = 0.05,
+    def __init__(self, parameters, smoothing: float = 0.95, follow: float = 0.004, cut: float = 0.05,
                  level_free: bool = False):
         self.parameters = tuple(np.asarray(p, np.float64) for p in parameters)
         self.smoothing, self.follow, self.cut = float(smoothing), float(follow), float(cut)
@@ -52,23 +53,26 @@ class HighlightStage:
         self.mean = None
         self.last_event = "reset"
 
-    def raw_field(self, sums: np.ndarray, white_rgb) -> np.ndarray:
-        """This frame's field without temporal smoothing: (rows, cols) log2 gains."""
+    def raw_field(self, sums: np.ndarray, white_rgb, knee_rgb=None) -> np.ndarray:
+        """This frame's field without temporal smoothing: (rows, cols) log2 gains. ``knee_rgb``: the base's
+        light at grey code ``APPLY_KNEE`` (the level-free field's floor; None: the white, no negative gain)."""
         from livehdr.models.highlight import field_numpy
 
         regions = hl.GridRegions(sums)
         feats = hl.features_from_sums(sums, hl.log2_white(white_rgb), regions)
         field = field_numpy(feats, self.parameters).reshape(sums.shape[:2])
-        return regions.centred(field) if self.level_free else field
+        if not self.level_free:
+            return field
+        return regions.centred(field, hl.level_free_floor(white_rgb, white_rgb if knee_rgb is None else knee_rgb))
 
-    def field_for_frame(self, frame: np.ndarray, white_rgb) -> np.ndarray:
+    def field_for_frame(self, frame: np.ndarray, white_rgb, knee_rgb=None) -> np.ndarray:
         """H x W x 3 uint8 (or float code values) and the base operator's light at white -> the smoothed
         (rows, cols) float64 field for this frame. Updates the temporal state."""
-        return self.field_for_sums(hl.cell_sums(frame), white_rgb)
+        return self.field_for_sums(hl.cell_sums(frame), white_rgb, knee_rgb)
 
-    def field_for_sums(self, sums: np.ndarray, white_rgb) -> np.ndarray:
+    def field_for_sums(self, sums: np.ndarray, white_rgb, knee_rgb=None) -> np.ndarray:
         """``field_for_frame`` from the frame's cell sums (``color.highlight.cell_sums`` or its torch twin)."""
-        field = self.raw_field(sums, white_rgb)
+        field = self.raw_field(sums, white_rgb, knee_rgb)
         n = np.maximum(sums[..., 0], 1e-9)
         share = sums[..., 1] / n
         mean = float((sums[..., 1] + sums[..., 2]).sum() / n.sum())
@@ -80,16 +84,16 @@ class HighlightStage:
         self.share, self.mean = share, mean
         return self.field
 
-    def apply(self, light, code, white_rgb, top: float):
+    def apply(self, light, code, white_rgb, top: float, knee_rgb=None):
         """The generic path: light (numpy H x W x 3 or torch N x 3 x H x W) of the frame ``code`` -> gained."""
         if isinstance(light, np.ndarray):
-            field = self.field_for_frame(np.asarray(code), white_rgb)
+            field = self.field_for_frame(np.asarray(code), white_rgb, knee_rgb)
             return hl.apply_field(light, np.asarray(code), field, top)
         import torch
 
         out = []
         for i in range(light.shape[0]):  # frames of a batch in order: they update the temporal state in turn
             sums = hl.cell_sums_torch(code[i:i + 1]).cpu().numpy()  # only the small grid leaves the device
-            field = torch.from_numpy(self.field_for_sums(sums, white_rgb)).to(light.device)
+            field = torch.from_numpy(self.field_for_sums(sums, white_rgb, knee_rgb)).to(light.device)
             out.append(hl.apply_field_torch(light[i:i + 1], code[i:i + 1], field, top))
         return torch.cat(out)

@@ -36,6 +36,28 @@ def relative_at_nodes_of_lut(lut: np.ndarray) -> np.ndarray:
     return flat.reshape(nodes.shape)
 
 
+def white_and_knee(lut) -> tuple[np.ndarray, np.ndarray]:
+    """A frame's LUT (numpy, or torch on any device) at code (1, 1, 1) and at grey code
+    ``color.highlight.APPLY_KNEE``, as the frame's pixels would get them, float64 on the host."""
+    from livehdr.color.highlight import APPLY_KNEE
+
+    if not isinstance(lut, np.ndarray) and lut.device.type == "cpu":
+        lut = lut.numpy()  # the CPU pipelines apply the LUT with color.lut3d: the same arithmetic here
+    if isinstance(lut, np.ndarray):
+        from livehdr.color.lut3d import apply_lut3d
+
+        knee = apply_lut3d(np.full((1, 1, 3), APPLY_KNEE, np.float32), lut)[0, 0]
+        return np.array(lut[-1, -1, -1], np.float64), np.asarray(knee, np.float64)
+    import torch
+
+    from livehdr.models.clut import apply_lut_torch
+
+    grey = torch.full((1, 3, 1, 1), APPLY_KNEE, dtype=lut.dtype, device=lut.device)
+    both = torch.stack([lut[-1, -1, -1], apply_lut_torch(grey, lut[None])[0, :, 0, 0]])
+    white, knee = both.double().cpu().numpy()
+    return white, knee
+
+
 class TemporalWeights:
     """An EMA on the basis weights that follows real changes at once and resets at scene cuts.
 
@@ -98,11 +120,15 @@ class LUTOperator(WeightsOperator):
         # and keeps the LUT's level, docs/HIGHLIGHTS.md), and the known source curves' (operators/source_curve.py).
         self.highlight = HighlightStage.from_model(self.model, "auto")
         self.known_curve_highlight = HighlightStage.from_model(self.model, "known")
-        self._white = np.ones(3)
+        self._white = self._knee = np.ones(3)
 
     def white_relative(self) -> np.ndarray:
         """The current frame's LUT at code (1, 1, 1) (the highlight stage's conditioning)."""
         return self._white
+
+    def knee_relative(self) -> np.ndarray:
+        """The current frame's LUT at grey code ``APPLY_KNEE`` (the level-free highlight field's floor)."""
+        return self._knee
 
     @property
     def lut_size(self) -> int:
@@ -150,14 +176,14 @@ class LUTOperator(WeightsOperator):
             gamma = self.config.input_gamma
             lut = torch.from_numpy(self.fast.lut_from_fields(self.fast.fields(weights, gamma), self.max_relative,
                                                              gamma))
-            self._white = lut[-1, -1, -1].double().numpy()
+            self._white, self._knee = white_and_knee(lut)
             return lut
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(thumb)).permute(2, 0, 1)[None].to(self.device)
             weights = self.temporal.update(self.model.basis_weights(x), thumb)
             lut = self.model.lut_from_fields(self.model.fields(weights), self.max_relative,
                                              self.config.input_gamma)[0]
-            self._white = lut[-1, -1, -1].double().cpu().numpy()
+            self._white, self._knee = white_and_knee(lut)
             return lut
 
     # ---- the generic operator path ---------------------------------------------------------------------

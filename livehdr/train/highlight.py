@@ -33,10 +33,11 @@ def _pu(rel):
 
 
 def prepare_case(sdr: np.ndarray, target: np.ndarray, base_light: np.ndarray, white_rgb, rng,
-                 measure_code: np.ndarray | None = None) -> dict | None:
+                 measure_code: np.ndarray | None = None, knee_rgb=None) -> dict | None:
     """One case's fixed part: the features of the cells its sampled pixels read (and of every cell of a
     fully clipped region's reach, for the level-free centring), the sampled near-clipped pixels with their
-    shape-measure region (``metrics.shape_regions`` on ``measure_code``, default ``sdr``), the rest's error."""
+    shape-measure region (``metrics.shape_regions`` on ``measure_code``, default ``sdr``), the rest's error.
+    ``knee_rgb``: the base's light at grey code ``APPLY_KNEE`` (the level-free floor; None: the white's)."""
     from livehdr.color import highlight as hl
     from livehdr.metrics import shape_regions
 
@@ -78,6 +79,7 @@ def prepare_case(sdr: np.ndarray, target: np.ndarray, base_light: np.ndarray, wh
         "region": region.astype(np.int64), "region_size": np.where(region > 0, size, 0).astype(np.float32),
         "scale": n_near / len(ys), "clipped_scale": (n_clipped / max(int(clipped.sum()), 1)),
         "constant": constant, "count": 3 * h * w, "n_clipped": n_clipped,
+        "floor": hl.level_free_floor(white_rgb, white_rgb if knee_rgb is None else knee_rgb),
     }
 
 
@@ -85,6 +87,7 @@ def build_cases(images, views: int, stops, recipes, size, seed: int, learned, pr
                 bases=("auto", "known")) -> list[dict]:
     """Every image x view x stop x recipe, through the blind model (``auto``) and / or through its own curve's
     exact inverse (``known``)."""
+    from livehdr.color.highlight import APPLY_KNEE
     from livehdr.color.lut3d import apply_lut3d
     from livehdr.operators.source_curve import SourceCurveOperator
     from livehdr.train.synthesis import make_grid_cases, recipe_source_curve
@@ -93,6 +96,7 @@ def build_cases(images, views: int, stops, recipes, size, seed: int, learned, pr
     rngs = {base: np.random.default_rng([seed, k]) for k, base in enumerate(("auto", "known"))}
     known = {r: SourceCurveOperator(learned, recipe_source_curve(r)) for r in recipes}
     ones = np.ones((1, 1, 3), np.float32)
+    knee = np.full((1, 1, 3), APPLY_KNEE, np.float32)
     out = []
     for i, image in enumerate(images):
         for case in make_grid_cases([image], views, size[0], size[1], seed=seed, recipes=recipes, stops=stops):
@@ -101,7 +105,8 @@ def build_cases(images, views: int, stops, recipes, size, seed: int, learned, pr
             if "auto" in bases:
                 learned.reset()
                 lut = learned.lut_for_frame(sdr)
-                auto = prepare_case(sdr, target, apply_lut3d(sdr, lut), lut[-1, -1, -1], rngs["auto"])
+                auto = prepare_case(sdr, target, apply_lut3d(sdr, lut), lut[-1, -1, -1], rngs["auto"],
+                                    knee_rgb=apply_lut3d(knee, lut)[0, 0])
             if "known" in bases:
                 op = known[case["recipe"]]
                 code = sdr
@@ -111,7 +116,7 @@ def build_cases(images, views: int, stops, recipes, size, seed: int, learned, pr
                     code = color.eotf_inverse_input(color.eotf_sRGB(sdr), op.curve.encoding).astype(np.float32)
                 exact = prepare_case(code, target, np.asarray(op.base_light(code), np.float32),
                                      np.asarray(op.base_light(ones))[0, 0], rngs["known"],
-                                     measure_code=sdr)
+                                     measure_code=sdr, knee_rgb=np.asarray(op.base_light(knee))[0, 0])
             for base, prepared in (("auto", auto), ("known", exact)):
                 if prepared is not None:
                     prepared.update(image=image.name, recipe=case["recipe"], stops=case["stops"], base=base)
@@ -145,6 +150,7 @@ class Batch:
         self.weights = t(np.concatenate([c["weights"] for c in cases]), torch.float64)
         self.cell_region = t(np.concatenate(cell_region), torch.int64)
         self.cell_weight = t(np.concatenate([c["cell_weight"] for c in cases]), torch.float64)
+        self.cell_floor = t(np.concatenate([np.full(len(c["features"]), c["floor"]) for c in cases]), torch.float64)
         self.grid_regions = regions + 1
         self.light = t(np.concatenate([c["light"] for c in cases]), torch.float64)
         self.target = t(np.concatenate([c["target"] for c in cases]), torch.float64)
@@ -164,8 +170,8 @@ class Batch:
 
 def cell_field(mlp, batch: Batch, level_free: bool):
     """The field on the batch's stored cells; ``level_free``: centred on each grid region as
-    ``GridRegions.centred`` does (weighted by fully clipped samples, shifted over the region's reach, 0
-    outside every reach)."""
+    ``GridRegions.centred`` does (weighted by fully clipped samples, shifted over the region's reach, never
+    below ``level_free_floor``, 0 outside every reach)."""
     import torch
 
     h = mlp(batch.features).double()
@@ -174,7 +180,8 @@ def cell_field(mlp, batch: Batch, level_free: bool):
     zeros = torch.zeros(batch.grid_regions, dtype=torch.float64)
     total = zeros.index_add(0, batch.cell_region, batch.cell_weight)
     mean = zeros.index_add(0, batch.cell_region, batch.cell_weight * h) / total.clamp_min(1e-9)
-    return torch.where(batch.cell_region > 0, h - mean[batch.cell_region], torch.zeros_like(h))
+    shaped = torch.maximum(h - mean[batch.cell_region], batch.cell_floor)
+    return torch.where(batch.cell_region > 0, shaped, torch.zeros_like(h))
 
 
 def case_predictions(mlp, batch: Batch, top: float, level_free: bool):
