@@ -293,11 +293,15 @@ float field_at(vec2 uv) {
     return top + t.y * (bottom - top);
 #endif
 }
-// color.highlight.pixel_gain: 2^(a h), exactly 1 below the knee
+// color.highlight.pixel_gain: 2^(a h), exactly 1 below the knee; a darkening gain weighs the darkest channel
 float highlight_gain(vec3 c, vec2 uv) {
     float a = highlight_weight(c);
     float gain = 1.0;
-    if (a > 0.0) gain = exp2(a * field_at(uv));
+    if (a > 0.0) {
+        float h = field_at(uv);
+        if (h < 0.0) a = clamp((min(c.r, min(c.g, c.b)) - HIGHLIGHT_APPLY_KNEE) * HIGHLIGHT_APPLY_SCALE, 0.0, 1.0);
+        if (a > 0.0) gain = exp2(a * h);
+    }
     return gain;
 }
 vec3 with_highlight(vec3 rel, vec3 c, vec2 uv) {

@@ -158,10 +158,14 @@ def test_table_path_applies_the_field_like_the_float_path():
     light = hl.apply_field(create_operator("naive", OperatorConfig()).expand_uint8(f), f, field, levels.headroom)
     ref = [np.zeros_like(p) for p in planes]
     pack.relative_to_yuv420p10(light, *ref, levels.paper_white, levels.peak, dither=False)
-    assert np.abs(planes[0].astype(int) - ref[0]).max() <= 1
-    disc = f.min(axis=-1) == 255
     plain = [np.zeros_like(p) for p in planes]
     table_to_yuv420p10(f, table, *plain, dither=False)
+    # the gained pixels are encoded per pixel, as the float path; every other pixel is the table's, bit for bit
+    moved = hl.apply_field_reference(np.ones(f.shape), f / 255.0, field, 1e9)[..., 0] != 1.0
+    assert moved.sum() > 1000
+    assert np.abs(planes[0].astype(int) - ref[0])[moved].max() <= 1
+    assert np.array_equal(planes[0][~moved], plain[0][~moved])
+    disc = f.min(axis=-1) == 255
     assert np.abs(planes[0].astype(int) - plain[0])[disc].max() > 10  # the stage did move the clipped disc
 
 
@@ -216,3 +220,25 @@ def test_the_blind_stage_leaves_a_frame_without_fully_clipped_regions_to_the_tab
     assert frame.highlight_field is None
     f[100:140, 200:260] = 255  # a clipped lamp: now the stage has a region to shape
     assert TableComposer(op.levels, "pq").frame(op, f).highlight_field is not None
+
+
+def test_a_darkening_gain_weighs_the_darkest_channel_on_every_path():
+    """A negative field darkens only what is clipped in all three channels (a pixel with one channel at 255 and
+    another well below keeps its light: darkened, it dipped below its neighbours at a region's rim); a positive
+    field brightens by the brightest channel. numba, torch and the reference agree."""
+    pixels = np.array([[[255, 255, 255], [255, 240, 255], [253, 253, 253], [255, 60, 20]]], np.uint8)
+    light = np.ones(pixels.shape, np.float32)
+    for sign in (-1.0, 1.0):
+        field = np.full((1, 4), sign)
+        ref = hl.apply_field_reference(light, pixels / 255.0, field, 100.0)[0, :, 0]
+        got = hl.apply_field(light, pixels, field, 100.0)[0, :, 0]
+        t = hl.apply_field_torch(torch.from_numpy(light).permute(2, 0, 1)[None].double(),
+                                 torch.from_numpy(pixels).permute(2, 0, 1)[None].double() / 255,
+                                 torch.from_numpy(field), 100.0)[0, 0, 0].numpy()
+        np.testing.assert_allclose(got, ref, rtol=1e-6)
+        np.testing.assert_allclose(t, ref, rtol=1e-9)
+        a_253 = (253 / 255 - hl.APPLY_KNEE) / (1 - hl.APPLY_KNEE)
+        if sign < 0:
+            np.testing.assert_allclose(ref, [0.5, 1.0, 2.0 ** -a_253, 1.0])
+        else:
+            np.testing.assert_allclose(ref, [2.0, 2.0, 2.0 ** a_253, 2.0])

@@ -4,11 +4,13 @@ A pointwise operator gives every pixel at (255, 255, 255) the same light, so a c
 flat disc with a hard edge. This stage looks at the geometry of near-clipped regions on a coarse grid and
 turns it into a log2 gain per grid cell; each pixel then takes
 
-    out = E(c) * 2^(a(c) * h(x))        a(c) = clamp((max(c) - APPLY_KNEE) / (1 - APPLY_KNEE), 0, 1)
+    out = E(c) * 2^(a(c) * h(x))        a(c) = clamp((m(c) - APPLY_KNEE) / (1 - APPLY_KNEE), 0, 1)
 
-with E the pointwise output, c the pixel's code values and h the field, bilinear between cell centres.
-a is zero below code ``APPLY_KNEE`` (so the stage touches only the pixels the SDR clipped) and one at the
-clip. The features see a wider band, q(c) from ``KNEE``.
+with E the pointwise output, c the pixel's code values and h the field, bilinear between cell centres;
+m(c) is the brightest channel where h >= 0 and the darkest where h < 0 (``gain_weight``): the stage brightens
+what the SDR clipped in any channel, but darkens only what it clipped in all three (a pixel with one channel
+at 255 and another well below keeps its light: darkened, it dipped below its neighbours at a region's rim).
+a is zero below code ``APPLY_KNEE`` and one at the clip. The features see a wider band, q(c) from ``KNEE``.
 
 The grid has ``GRID_LONG`` cells along the frame's long side at every resolution (a sun covers the same
 cells at 320x240 and at 4K). Per cell: the pixel count, the sum of q, the sum of Y'(1 - q) (the luma of
@@ -67,8 +69,19 @@ def clip_weight(maxc):
 
 
 def apply_weight(maxc):
-    """The weight of the gain per pixel: as ``clip_weight`` from ``APPLY_KNEE``."""
+    """The weight of the gain per pixel: as ``clip_weight`` from ``APPLY_KNEE`` (of the channel ``gain_weight``
+    picks)."""
     return ((maxc - APPLY_KNEE) * (1.0 / (1.0 - APPLY_KNEE))).clip(0.0, 1.0)
+
+
+def gain_weight(code, h):
+    """a(c) for code values (..., 3) and the field at those pixels (...): ``apply_weight`` of the brightest
+    channel where h >= 0, of the darkest where h < 0 (numpy or torch)."""
+    if isinstance(code, np.ndarray):
+        return np.where(h >= 0, apply_weight(code.max(axis=-1)), apply_weight(code.min(axis=-1)))
+    import torch
+
+    return torch.where(h >= 0, apply_weight(code.amax(dim=-1)), apply_weight(code.amin(dim=-1)))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -327,11 +340,16 @@ def field_at(field, y, x, h, w):
 
 @numba.njit(cache=True, inline="always", fastmath=True)
 def pixel_gain(field, y, x, h, w, r, g, b):
-    """2^(q h) for code values (r, g, b) in [0, 1] at pixel (y, x): 1 below the knee."""
-    q = min(max((max(r, max(g, b)) - APPLY_KNEE) * (1.0 / (1.0 - APPLY_KNEE)), 0.0), 1.0)
+    """2^(a h) for code values (r, g, b) in [0, 1] at pixel (y, x): 1 below the knee (``gain_weight``)."""
+    top = max(r, max(g, b))
+    if top <= APPLY_KNEE:
+        return 1.0
+    f = field_at(field, y, x, h, w)
+    m = top if f >= 0.0 else min(r, min(g, b))
+    q = min(max((m - APPLY_KNEE) * (1.0 / (1.0 - APPLY_KNEE)), 0.0), 1.0)
     if q <= 0.0:
         return 1.0
-    return 2.0 ** (q * field_at(field, y, x, h, w))
+    return 2.0 ** (q * f)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
@@ -367,7 +385,7 @@ def apply_field_reference(light: np.ndarray, code: np.ndarray, field: np.ndarray
     top_row = f[y0][:, x0] + tx * (f[y0][:, x1] - f[y0][:, x0])
     bottom = f[y1][:, x0] + tx * (f[y1][:, x1] - f[y1][:, x0])
     hfield = top_row + ty * (bottom - top_row)
-    q = apply_weight(np.asarray(code, np.float64).max(axis=-1))
+    q = gain_weight(np.asarray(code, np.float64), hfield)
     return np.minimum(np.asarray(light, np.float64) * np.exp2(q * hfield)[..., None], top)
 
 
@@ -405,7 +423,7 @@ def apply_field_torch(light, code, field, top: float):
     """N x 3 x H x W light and code values (one field for the batch's frame) -> the gained light."""
     h, w = code.shape[-2:]
     hfield = upsample_field_torch(field.to(light.dtype), h, w)
-    q = apply_weight(code.amax(dim=1, keepdim=True).to(light.dtype))
+    q = gain_weight(code.to(light.dtype).movedim(1, -1), hfield)[:, None]
     return (light * (q * hfield).exp2()).clamp(max=top)
 
 

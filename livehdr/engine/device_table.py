@@ -93,8 +93,9 @@ def apply_highlight_torch(frame_u8: torch.Tensor, out: torch.Tensor, stage: Devi
     if ys.numel() == 0:
         return
     codes = frame_u8[ys, xs]  # N x 3
-    weight = hl.apply_weight(codes.amax(dim=1).double() / 255.0)  # > 0 from KNEE_CODE on
-    gain = (weight * hl.field_at_pixels_torch(stage.field, ys, xs, h, w)).exp2()
+    field = hl.field_at_pixels_torch(stage.field, ys, xs, h, w)
+    weight = hl.gain_weight(codes.double() / 255.0, field)  # brightest channel from KNEE_CODE on; darkest if < 0
+    gain = (weight * field).exp2()
     gained = gain != 1.0  # as the kernel: a pixel without a gain keeps the table's value
     ys, xs, codes, gain = ys[gained], xs[gained], codes[gained], gain[gained]
     if ys.numel() == 0:

@@ -75,7 +75,8 @@ def prepare_case(sdr: np.ndarray, target: np.ndarray, base_light: np.ndarray, wh
         "cell_region": regions.reach.ravel()[used].astype(np.int64),
         "cell_weight": regions.weight.ravel()[used].astype(np.float32),
         "light": base_light[ys, xs].astype(np.float32), "target": target[ys, xs].astype(np.float32),
-        "q": q[ys, xs].astype(np.float32), "clipped": clipped,
+        "q": q[ys, xs].astype(np.float32), "q_min": hl.apply_weight(sdr.min(axis=-1)[ys, xs]).astype(np.float32),
+        "clipped": clipped,
         "region": region.astype(np.int64), "region_size": np.where(region > 0, size, 0).astype(np.float32),
         "scale": n_near / len(ys), "clipped_scale": (n_clipped / max(int(clipped.sum()), 1)),
         "constant": constant, "count": 3 * h * w, "n_clipped": n_clipped,
@@ -155,6 +156,7 @@ class Batch:
         self.light = t(np.concatenate([c["light"] for c in cases]), torch.float64)
         self.target = t(np.concatenate([c["target"] for c in cases]), torch.float64)
         self.q = t(np.concatenate([c["q"] for c in cases]), torch.float64)
+        self.q_min = t(np.concatenate([c["q_min"] for c in cases]), torch.float64)
         self.clipped = torch.from_numpy(np.concatenate([c["clipped"] for c in cases]))
         self.region = t(np.concatenate(region), torch.int64)
         self.region_size = t(np.concatenate([c["region_size"] for c in cases]), torch.float64)
@@ -190,7 +192,8 @@ def case_predictions(mlp, batch: Batch, top: float, level_free: bool):
 
     h = cell_field(mlp, batch, level_free)
     hp = (h[batch.corners] * batch.weights).sum(dim=1)
-    return (batch.light * torch.exp2(batch.q * hp)[:, None]).clamp(max=top)
+    q = torch.where(hp >= 0, batch.q, batch.q_min)  # color.highlight.gain_weight
+    return (batch.light * torch.exp2(q * hp)[:, None]).clamp(max=top)
 
 
 def _log10_nits(rel):
