@@ -9,8 +9,8 @@ Over time the field is smoothed like the LUT weights (operators/lut.py ``Tempora
 the picture holds still (sensor noise moves the near-clipped share a little, and the field would shimmer;
 +-1 code noise flips a lamp's pixels between 254 and 255, so the fully clipped counts that centre the
 level-free field move too, and its floor follows the frame's LUT: on the procedural static clips of
-tests/test_clut_temporal.py the blind clut pumps 0.99-1.64x as much as with its LUT and field frozen at 0.8,
-0.94-1.29x at 0.9, 0.84-1.16x at 0.95, the smoothing now),
+tests/test_clut_temporal.py a floored stage pumped 0.99-1.64x as much as with its LUT and field frozen at 0.8,
+0.94-1.29x at 0.9, 0.84-1.16x at 0.95, the smoothing now; the shipped weights 0.93-1.05x, docs/HIGHLIGHTS.md),
 falling off as the frame's mean luma moves (a pan or a fade follows at once), and dropped at a cut (the
 near-clipped share of the grid changes by more than ``cut``) or a new frame size.
 """
