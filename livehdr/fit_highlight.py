@@ -59,6 +59,13 @@ def run(args) -> int:
             raise ValueError
     except ValueError:
         raise UserError(f"--size {args.size!r}: expected WxH, each 32 .. 2048") from None
+    for flag, value, low in (("--views", args.views, 1), ("--hidden", args.hidden, 1), ("--steps", args.steps, 1),
+                             ("--highlight-weight", args.highlight_weight, 0.0),
+                             ("--shape-weight", args.shape_weight, 0.0), ("--loss-weight", args.loss_weight, 0.0)):
+        if not value >= low:  # also catches nan
+            raise UserError(f"{flag} {value}: must be at least {low}")
+    if not args.lr > 0:
+        raise UserError(f"--lr {args.lr}: must be above 0")
     base_path = args.base or shipped_path("clut")
     splits = read_splits(args.splits)
     train_images, val_images = training_images(args.data, splits)

@@ -99,3 +99,14 @@ def test_the_loss_hinge_protects_the_cases_a_shared_field_would_hurt():
     assert plain[-1]["val_worst_gain_db"] < -1.0  # shaping every disc costs a flat wall
     assert hinged[-1]["val_worst_gain_db"] > max(-0.3, plain[-1]["val_worst_gain_db"] + 1.0)
     assert hinged[-1]["val_gain_db"] > 0.3
+
+
+def test_bad_numbers_get_one_line_and_no_output(tmp_path, capsys):
+    from livehdr.fit_highlight import main
+
+    out = tmp_path / "clut.safetensors"
+    for flag, value in (("--loss-weight", "-1"), ("--shape-weight", "nan"), ("--steps", "0"), ("--lr", "0")):
+        assert main(["--data", str(tmp_path), "--out", str(out), flag, value]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"livehdr.fit_highlight: error: {flag} "), err
+    assert not out.exists()
