@@ -106,14 +106,19 @@ class Operator:
             cached = self._knee = np.asarray(self.base_light(grey), np.float64).reshape(3)
         return cached
 
-    def highlight_field(self, frame=None, sums=None) -> np.ndarray:
+    def highlight_field(self, frame=None, sums=None) -> np.ndarray | None:
         """This frame's smoothed highlight field (the stage's temporal state advances), from the frame (uint8
         or float code values) or from its cell sums (``color.highlight.cell_sums`` or the torch twin): the one
         call every path makes once per frame, after the frame's base light (the field reads its white and
-        its light at the knee)."""
+        its light at the knee). None when the field changes no pixel (the level-free stage on a frame without
+        a fully clipped region): every path then draws or packs the frame without the stage."""
+        from livehdr.color.highlight import moves_pixels
+
         if sums is not None:
-            return self.highlight.field_for_sums(sums, self.white_relative(), self.knee_relative())
-        return self.highlight.field_for_frame(frame, self.white_relative(), self.knee_relative())
+            field = self.highlight.field_for_sums(sums, self.white_relative(), self.knee_relative())
+        else:
+            field = self.highlight.field_for_frame(frame, self.white_relative(), self.knee_relative())
+        return field if moves_pixels(field) else None
 
     def expand_uint8(self, frame_u8: np.ndarray) -> np.ndarray:
         """Convenience for the CPU pipeline: H x W x 3 uint8 -> float32 relative linear light."""

@@ -162,12 +162,12 @@ class DeviceStage:
         ``HighlightField``: the stage is called once per frame, after the table (it reads the frame's white),
         with the same cell sums, computed on the device (only the small grid comes to the host for the MLP
         and the smoothing)."""
-        from livehdr.color.highlight import cell_sums_torch, moves_pixels
+        from livehdr.color.highlight import cell_sums_torch
         from livehdr.engine.device_table import DeviceHighlight
 
         op = self.operator
         field = op.highlight_field(sums=cell_sums_torch(frame_u8.permute(2, 0, 1)[None]).cpu().numpy())
-        if not moves_pixels(field):  # the temporal state followed; nothing to gain on this frame
+        if field is None:  # the temporal state followed; nothing to gain on this frame
             return None
         return DeviceHighlight(self._torch.from_numpy(field).to(self.device), relative, self._levels(),
                                self.composer.target, float(op.max_relative))

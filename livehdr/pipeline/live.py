@@ -300,7 +300,7 @@ class LivePipeline:
         None also when no pixel reaches the stage's knee or the field is all zeros (the level-free stage on a
         frame without a fully clipped region): the field would change nothing, and the window
         draws such frames without the stage (a CPU renderer runs its branch for every pixel)."""
-        from livehdr.color.highlight import apply_weight, moves_pixels
+        from livehdr.color.highlight import apply_weight
 
         stage = getattr(operator, "highlight", None)
         if stage is None:
@@ -310,7 +310,7 @@ class LivePipeline:
         field = operator.highlight_field(rgb)  # the temporal state follows every frame
         near_clip = apply_weight(np.float64(rgb.max()) / (255.0 if rgb.dtype == np.uint8 else 1.0)) > 0.0
         self.times.add("highlight", (time.perf_counter() - t0) * 1000)
-        return field if near_clip and moves_pixels(field) else None
+        return field if near_clip else None
 
     def _timed_lut(self, operator, frame) -> np.ndarray:
         t0 = time.perf_counter()

@@ -79,7 +79,6 @@ class TableComposer:
         """A ``TableFrame`` for uint8 frames of pointwise operators, else the ordinary ``operator_output``
         (> 8-bit sources keep the float path: the table is indexed by 8-bit codes). An operator with a
         highlight stage adds this frame's field (computed after the table: it reads the frame's white)."""
-        from livehdr.color.highlight import moves_pixels
         from livehdr.color.table import HighlightField, TableFrame
 
         if not getattr(operator, "pointwise", False) or rgb.dtype != np.uint8:
@@ -89,7 +88,7 @@ class TableComposer:
         if stage is None:
             return TableFrame(rgb, table, self.target)
         field = operator.highlight_field(rgb)
-        if not moves_pixels(field):  # the temporal state followed; nothing to gain on this frame
+        if field is None:  # the temporal state followed; nothing to gain on this frame
             return TableFrame(rgb, table, self.target)
         return TableFrame(rgb, table, self.target,
                           HighlightField(field, relative, levels, self.target, operator.max_relative))

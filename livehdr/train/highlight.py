@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from livehdr import color
+
 
 TRAIN_RECIPES = ("clip", "gamma22", "reinhard", "aces", "hable", "agx", "pbr-neutral")
 PIXELS_PER_CASE = 3000  # near-clipped pixels kept per case (the rest enter through their count)
@@ -133,7 +135,7 @@ class Batch:
     def __init__(self, cases):
         import torch
 
-        feats, corners, cell_region, region, offset, regions = [], [], [], [], 0, 0
+        feats, corners, cell_region, region, offset, regions, measured = [], [], [], [], 0, 0, 0
         for c in cases:
             feats.append(c["features"])
             corners.append(c["corners"] + offset)
@@ -141,8 +143,6 @@ class Batch:
             # grid regions and measured regions, numbered 1.. per case: global ids, 0 stays "none"
             cell_region.append(np.where(c["cell_region"] > 0, c["cell_region"] + regions, 0))
             regions += int(c["cell_region"].max(initial=0))
-        measured = 0
-        for c in cases:
             region.append(np.where(c["region"] > 0, c["region"] + measured, 0))
             measured += int(c["region"].max(initial=0))
         t = lambda a, dt=torch.float32: torch.from_numpy(np.ascontiguousarray(a)).to(dt)  # noqa: E731
@@ -201,7 +201,7 @@ def _log10_nits(rel):
 
     from livehdr.metrics import SHAPE_FLOOR_NITS
 
-    w = torch.tensor([0.2126, 0.7152, 0.0722], dtype=torch.float64)
+    w = torch.tensor(color.WEIGHTS_BT709, dtype=torch.float64)
     return torch.log10(((rel @ w) * 203.0).clamp_min(SHAPE_FLOOR_NITS))
 
 
@@ -242,7 +242,7 @@ def case_scores(pred, batch: Batch):
     per_case = torch.zeros(batch.n, dtype=torch.float64).index_add_(0, batch.case, sq)
     mse = (batch.constant + batch.scale * per_case) / batch.count
     psnr = 10 * torch.log10(PU21_PEAK**2 / mse.clamp_min(1e-12))
-    w = torch.tensor([0.2126, 0.7152, 0.0722], dtype=torch.float64)
+    w = torch.tensor(color.WEIGHTS_BT709, dtype=torch.float64)
     yp = ((pred @ w) * 203.0).clamp(PU21_L_MIN, PU21_L_MAX)
     yt = ((batch.target @ w) * 203.0).clamp(PU21_L_MIN, PU21_L_MAX)
     err = (torch.log10(yp) - torch.log10(yt)).abs() * batch.clipped
